@@ -1,0 +1,146 @@
+"""The chassis for ASGI (Starlette) apps: the same request ids, logs, errors and metrics."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from chassis.errors import PROBLEM_CONTENT_TYPE, ProblemError, problem_body
+from chassis.health import HealthChecks
+from chassis.logging import configure_logging, get_logger
+from chassis.metrics import observe_request, render_latest
+from chassis.requestid import accept_or_generate, set_request_id
+from chassis.settings import ServiceSettings
+
+log = get_logger("chassis.asgi")
+
+
+class ProblemResponse(JSONResponse):
+    """A JSON response with the problem+json media type."""
+
+    media_type = PROBLEM_CONTENT_TYPE
+
+
+def problem_response(
+    status: int, detail: str | None, path: str, headers: dict[str, str] | None = None, **kw: Any
+) -> ProblemResponse:
+    """Render a problem document for an ASGI app."""
+    return ProblemResponse(
+        problem_body(status, detail=detail, instance=path, **kw),
+        status_code=status,
+        headers=headers,
+    )
+
+
+class RequestContextMiddleware:
+    """Request id in and out, one access log line and latency metrics per request."""
+
+    def __init__(self, app: ASGIApp, *, service: str) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        incoming = None
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                incoming = value.decode("latin-1")
+                break
+        request_id = accept_or_generate(incoming)
+        set_request_id(request_id)
+        scope.setdefault("state", {})["request_id"] = request_id
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = [
+                    (k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"
+                ]
+                headers.append((b"x-request-id", request_id.encode()))
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "<unmatched>"
+            if template != "/metrics":
+                elapsed = time.perf_counter() - started
+                observe_request(self.service, scope["method"], template, status, elapsed)
+                log.info(
+                    "request",
+                    method=scope["method"],
+                    path=scope["path"],
+                    status=status,
+                    duration_ms=round(elapsed * 1000, 2),
+                    request_id=request_id,
+                )
+            set_request_id(None)
+
+
+async def _on_problem(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ProblemError)  # noqa: S101 - registered for this type only
+    return ProblemResponse(
+        exc.to_problem(instance=request.url.path), status_code=exc.status, headers=exc.headers
+    )
+
+
+async def _on_http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)  # noqa: S101
+    return problem_response(exc.status_code, exc.detail, request.url.path, headers=exc.headers)
+
+
+async def _on_unhandled(request: Request, exc: Exception) -> Response:
+    log.error("unhandled error", exc_info=exc, path=request.url.path)
+    return problem_response(500, "An unexpected error occurred.", request.url.path)
+
+
+EXCEPTION_HANDLERS: dict[Any, Any] = {
+    ProblemError: _on_problem,
+    StarletteHTTPException: _on_http_exception,
+    Exception: _on_unhandled,
+}
+
+
+def operational_routes(health: HealthChecks) -> list[Route]:
+    """`/livez`, `/readyz` and `/metrics` for an ASGI app."""
+
+    async def livez(_: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(_: Request) -> Response:
+        from starlette.concurrency import run_in_threadpool
+
+        ok, report = await run_in_threadpool(health.run)
+        return JSONResponse(report, status_code=200 if ok else 503)
+
+    async def metrics(_: Request) -> Response:
+        payload, content_type = render_latest()
+        return Response(payload, media_type=content_type)
+
+    return [
+        Route("/livez", livez, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+    ]
+
+
+def init_asgi_service(app: Starlette, settings: ServiceSettings) -> None:
+    """Logging and the request-context middleware for an ASGI service."""
+    configure_logging(
+        level=settings.log_level, json=settings.log_json, service=settings.service_name
+    )
+    app.add_middleware(RequestContextMiddleware, service=settings.service_name)

@@ -1,0 +1,161 @@
+"""`bazaar`: migrate, seed, serve one service, or bring the whole platform up."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import click
+
+from chassis import migrations
+from chassis.registry import ServiceSpec, discover
+from chassis.settings import ServiceSettings
+from chassis.supervisor import Supervisor
+
+
+def _specs(names: tuple[str, ...]) -> list[ServiceSpec]:
+    specs = discover()
+    unknown = [n for n in names if n not in specs]
+    if unknown:
+        raise click.BadParameter(
+            f"unknown service(s): {', '.join(unknown)}; know {', '.join(specs)}"
+        )
+    return [specs[n] for n in names] if names else list(specs.values())
+
+
+def migrate_service(spec: ServiceSpec, settings: ServiceSettings) -> bool:
+    """Upgrade one service's database to head; False when it has no migrations."""
+    if spec.migrations is None:
+        return False
+    migrations.upgrade(spec.migrations, settings.database_url)
+    return True
+
+
+@click.group()
+def main() -> None:
+    """Bazaar platform commands."""
+
+
+@main.command()
+@click.argument("services", nargs=-1)
+def migrate(services: tuple[str, ...]) -> None:
+    """Run each service's migrations to head."""
+    for spec in _specs(services):
+        if migrate_service(spec, spec.settings_class()):
+            click.echo(f"{spec.name}: migrated")
+
+
+@main.command()
+@click.argument("services", nargs=-1)
+def seed(services: tuple[str, ...]) -> None:
+    """Load demo data into services whose data is empty."""
+    for spec in _specs(services):
+        if spec.seed is not None:
+            settings = spec.settings_class()
+            migrate_service(spec, settings)
+            click.echo(f"{spec.name}: seeded {spec.seed(settings)} rows")
+
+
+@main.command()
+@click.argument("service")
+@click.option("--no-migrate", is_flag=True, help="Skip migrations at start.")
+def serve(service: str, no_migrate: bool) -> None:
+    """Migrate, then replace this process with the service's production server."""
+    (spec,) = _specs((service,))
+    settings = spec.settings_class()
+    if not no_migrate:
+        migrate_service(spec, settings)
+    os.execvp(sys.executable, [sys.executable, "-m", *server_argv(spec, settings)])  # noqa: S606
+
+
+def server_argv(spec: ServiceSpec, settings: ServiceSettings) -> list[str]:
+    """The server command line (after `python -m`) for one service."""
+    bind = f"{settings.host}:{settings.port}"
+    if spec.kind == "asgi":
+        return [
+            "uvicorn", spec.app_factory, "--factory",
+            "--host", settings.host, "--port", str(settings.port),
+            "--loop", "uvloop", "--http", "httptools",
+            "--workers", str(settings.workers),
+            "--no-access-log", "--timeout-keep-alive", "75",
+        ]  # fmt: skip
+    return [
+        "gunicorn", f"{spec.app_factory}()",
+        "--bind", bind,
+        "--worker-class", "gthread",
+        "--workers", str(settings.workers),
+        "--threads", str(settings.threads),
+        # Longer than the callers' pool idle time, so the server never closes first.
+        "--keep-alive", "75",
+        "--graceful-timeout", "10",
+        "--error-logfile", "-",
+    ]  # fmt: skip
+
+
+@main.command()
+@click.option("--seed/--no-seed", "do_seed", default=True, help="Load demo data when empty.")
+def up(do_seed: bool) -> None:
+    """Start every service on embedded defaults, seed, print the URL; Ctrl-C stops all."""
+    specs = _specs(())
+    supervisor = Supervisor()
+    env = dict(os.environ)
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    for spec in specs:
+        settings = spec.settings_class()
+        migrate_service(spec, settings)
+        if do_seed and spec.seed is not None:
+            count = spec.seed(settings)
+            supervisor.say(f"{spec.name}: " + (f"seeded {count} rows" if count else "data kept"))
+    metrics_root = Path(env.get("BAZAAR_DATA_DIR", "var")) / "metrics"
+    gateway_url = ""
+    try:
+        for spec in specs:
+            settings = spec.settings_class()
+            child_env = dict(env)
+            metrics_dir = metrics_root / spec.name
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+            metrics_dir.mkdir(parents=True, exist_ok=True)
+            child_env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir.resolve())
+            supervisor.start(
+                spec.name,
+                [sys.executable, "-m", "chassis.cli", "serve", spec.name, "--no-migrate"],
+                child_env,
+            )
+            if not supervisor.wait_ready(f"{settings.base_url}/livez"):
+                supervisor.say(f"{spec.name} did not start")
+                raise SystemExit(1)
+            if spec.name == "gateway":
+                gateway_url = settings.base_url
+        if gateway_url:
+            supervisor.say(
+                f"Bazaar is up: {gateway_url}/  (API: {gateway_url}/api/catalog/products"
+                f", docs: {gateway_url}/api/docs). Ctrl-C stops it."
+            )
+        code = supervisor.wait()
+    finally:
+        supervisor.stop()
+    raise SystemExit(code)
+
+
+@main.command()
+def status() -> None:
+    """Ask each service's /readyz and print what it says."""
+    import httpx
+
+    failing = False
+    for spec in _specs(()):
+        settings = spec.settings_class()
+        try:
+            response = httpx.get(f"{settings.base_url}/readyz", timeout=2.0)
+            state = "ready" if response.status_code == 200 else f"not ready ({response.text})"
+            failing |= response.status_code != 200
+        except httpx.HTTPError as exc:
+            state, failing = f"down ({type(exc).__name__})", True
+        click.echo(f"{spec.name:10} {settings.base_url:28} {state}")
+    raise SystemExit(1 if failing else 0)
+
+
+if __name__ == "__main__":
+    main()

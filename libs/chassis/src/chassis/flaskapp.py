@@ -1,0 +1,326 @@
+"""Everything a Flask service needs from the chassis, wired by one call: `init_service`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import wraps
+from typing import Any, TypeVar, cast
+
+from apiflask import APIFlask
+from apiflask.exceptions import HTTPError as APIFlaskHTTPError
+from flask import Flask, Response, current_app, g, jsonify, request
+from sqlalchemy.orm import Session
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
+
+from chassis.auth import Principal, TokenVerifier, bearer_token, verifier_from_settings
+from chassis.db import Database
+from chassis.errors import (
+    PROBLEM_CONTENT_TYPE,
+    Forbidden,
+    PayloadTooLarge,
+    ProblemError,
+    Unauthorized,
+    UnsupportedMediaType,
+    problem_body,
+    slug_for_status,
+)
+from chassis.health import HealthChecks, dependency_checks
+from chassis.logging import configure_logging, get_logger
+from chassis.metrics import observe_request, render_latest
+from chassis.openapi import document_problems
+from chassis.pagination import CursorCodec
+from chassis.requestid import REQUEST_ID_HEADER, accept_or_generate, set_request_id
+from chassis.settings import ServiceSettings
+
+F = TypeVar("F", bound=Callable[..., Any])
+log = get_logger("chassis.http")
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+BEARER_SCHEME = "BearerAuth"
+
+
+@dataclass
+class ServiceContext:
+    """What the chassis keeps for one service app (in `app.extensions["bazaar"]`)."""
+
+    settings: ServiceSettings
+    db: Database
+    verifier: TokenVerifier | None
+    health: HealthChecks = field(default_factory=HealthChecks)
+
+    def cursor_codec(self, resource: str) -> CursorCodec:
+        """A cursor codec keyed by this service's secret."""
+        return CursorCodec(self.settings.secret_key.get_secret_value(), resource)
+
+
+def create_api_app(import_name: str, settings: ServiceSettings, *, title: str) -> APIFlask:
+    """An APIFlask app with OpenAPI 3.1, wired by `init_service`."""
+    app = APIFlask(
+        import_name,
+        title=title,
+        version="1.0.0",
+        json_errors=False,
+        spec_path="/openapi.json",
+        docs_path="/docs",
+    )
+    app.config.update(
+        OPENAPI_VERSION="3.1.0",
+        SECURITY_SCHEMES={
+            BEARER_SCHEME: {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+        },
+        SERVERS=[{"url": "/"}],
+        SYNC_LOCAL_SPEC=False,
+    )
+    app.spec_processor(document_problems)
+    init_service(app, settings)
+    return app
+
+
+def init_service(app: Flask, settings: ServiceSettings) -> ServiceContext:
+    """Logging, request ids, errors, body limits, DB session, auth, health and metrics."""
+    configure_logging(
+        level=settings.log_level, json=settings.log_json, service=settings.service_name
+    )
+    db = Database(settings.database_url)
+    ctx = ServiceContext(settings=settings, db=db, verifier=verifier_from_settings(settings))
+    ctx.health.add("database", db.ping)
+    for name, check in dependency_checks(settings.redis_url, settings.broker_url).items():
+        ctx.health.add(name, check)
+    app.extensions["bazaar"] = ctx
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.config["SECRET_KEY"] = settings.secret_key.get_secret_value()
+
+    app.before_request(_begin_request)
+    app.after_request(_finish_request)
+    app.teardown_request(_close_session)
+    app.register_error_handler(Exception, _render_error)
+    _add_operational_routes(app)
+    return ctx
+
+
+def service() -> ServiceContext:
+    """The chassis context of the current app."""
+    return cast(ServiceContext, current_app.extensions["bazaar"])
+
+
+def db_session() -> Session:
+    """The request's session; the chassis commits it when the request succeeds."""
+    if "db_session" not in g:
+        g.db_session = service().db.session_factory()
+    return cast(Session, g.db_session)
+
+
+# -- request lifecycle -------------------------------------------------------------
+
+
+def _begin_request() -> None:
+    g.started = time.perf_counter()
+    request_id = accept_or_generate(request.headers.get(REQUEST_ID_HEADER))
+    g.request_id = request_id
+    set_request_id(request_id)
+    _check_body()
+
+
+def _check_body() -> None:
+    if request.method not in BODY_METHODS:
+        return
+    length = request.content_length
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    if length is not None and length > limit:
+        raise PayloadTooLarge(f"The request body is over {limit} bytes.")
+    has_body = bool(length) or "chunked" in request.headers.get("Transfer-Encoding", "")
+    view = current_app.view_functions.get(request.endpoint or "")
+    accepted = getattr(view, "accepted_media_types", ("application/json",))
+    if has_body and not _media_type_accepted(request.mimetype, accepted):
+        raise UnsupportedMediaType("Send the body as " + " or ".join(accepted) + ".")
+
+
+def _media_type_accepted(mimetype: str, accepted: tuple[str, ...]) -> bool:
+    if mimetype in accepted:
+        return True
+    return (
+        "application/json" in accepted
+        and mimetype.startswith("application/")
+        and (mimetype.endswith("+json"))
+    )
+
+
+def accepts(*media_types: str) -> Callable[[F], F]:
+    """Let a view take bodies in other media types than JSON (form posts, say)."""
+
+    def decorate(view: F) -> F:
+        view.accepted_media_types = media_types  # type: ignore[attr-defined]
+        return view
+
+    return decorate
+
+
+def _finish_request(response: Response) -> Response:
+    session: Session | None = g.pop("db_session", None)
+    if session is not None:
+        try:
+            if response.status_code < 400:
+                session.commit()
+            else:
+                session.rollback()
+        finally:
+            session.close()
+    request_id = g.get("request_id")
+    if request_id:
+        response.headers[REQUEST_ID_HEADER] = request_id
+    started = g.get("started")
+    if started is not None and request.endpoint not in ("bazaar_metrics",):
+        elapsed = time.perf_counter() - started
+        route = request.url_rule.rule if request.url_rule else "<unmatched>"
+        observe_request(
+            service().settings.service_name, request.method, route, response.status_code, elapsed
+        )
+        log.info(
+            "request",
+            method=request.method,
+            path=request.path,
+            status=response.status_code,
+            duration_ms=round(elapsed * 1000, 2),
+            request_id=request_id,
+        )
+    return response
+
+
+def _close_session(_: BaseException | None) -> None:
+    session: Session | None = g.pop("db_session", None)
+    if session is not None:
+        session.rollback()
+        session.close()
+    set_request_id(None)
+
+
+# -- errors -------------------------------------------------------------------------
+
+
+def _render_error(error: Exception) -> Response:
+    status, headers = 500, {}
+    if isinstance(error, ProblemError):
+        body = error.to_problem(instance=request.path)
+        headers = dict(error.headers)
+        status = error.status
+    elif isinstance(error, APIFlaskHTTPError):
+        status, body = _validation_problem(error)
+        headers = dict(error.headers or {})
+    elif isinstance(error, HTTPException) and error.code and error.code < 500:
+        status = error.code
+        if isinstance(error, MethodNotAllowed) and error.valid_methods:
+            headers["Allow"] = ", ".join(sorted(error.valid_methods))
+        body = problem_body(status, detail=error.description, instance=request.path)
+    else:
+        original = getattr(error, "original_exception", None) or error
+        log.error("unhandled error", exc_info=original, path=request.path)
+        body = problem_body(500, detail="An unexpected error occurred.", instance=request.path)
+    response = jsonify(body)
+    response.status_code = status
+    response.mimetype = PROBLEM_CONTENT_TYPE
+    response.headers.update(headers)
+    return response
+
+
+def _validation_problem(error: APIFlaskHTTPError) -> tuple[int, dict[str, Any]]:
+    detail = error.detail if isinstance(error.detail, dict) else {}
+    errors = [
+        {"location": location, "field": fieldname, "message": message}
+        for location, fields in detail.items()
+        if isinstance(fields, dict)
+        for fieldname, messages in fields.items()
+        for message in (messages if isinstance(messages, list) else [messages])
+    ]
+    in_body = any(e["location"] in ("json", "form", "json_or_form") for e in errors)
+    if error.status_code in (400, 422) or errors:
+        status = 422 if in_body else 400
+        slug = "validation-error" if in_body else "invalid-parameter"
+        title = "Validation failed" if in_body else "Invalid parameter"
+        return status, problem_body(
+            status,
+            slug=slug,
+            title=title,
+            detail="; ".join(f"{e['field']}: {e['message']}" for e in errors) or error.message,
+            instance=request.path,
+            extra={"errors": errors},
+        )
+    status = error.status_code
+    return status, problem_body(status, slug=slug_for_status(status), detail=error.message)
+
+
+# -- auth -------------------------------------------------------------------------
+
+
+def current_principal() -> Principal | None:
+    """The verified caller of this request, or None when no token was sent."""
+    if "principal" in g:
+        return cast(Principal | None, g.principal)
+    token = bearer_token(request.headers.get("Authorization"))
+    principal = None
+    if token is not None:
+        verifier = service().verifier
+        if verifier is None:
+            raise Unauthorized("This service is not configured to verify tokens.")
+        principal = verifier.verify(token)
+    g.principal = principal
+    return principal
+
+
+def require_principal() -> Principal:
+    """The verified caller; 401 when there is none."""
+    principal = current_principal()
+    if principal is None:
+        raise Unauthorized("A bearer token is required.")
+    return principal
+
+
+def _guard(check: Callable[[Principal], bool], denial: str) -> Callable[[F], F]:
+    def decorate(view: F) -> F:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if not check(require_principal()):
+                raise Forbidden(denial)
+            return view(*args, **kwargs)
+
+        spec = getattr(wrapper, "_spec", None) or {}
+        wrapper._spec = {**spec, "security": BEARER_SCHEME}  # type: ignore[attr-defined]
+        return cast(F, wrapper)
+
+    return decorate
+
+
+def require_role(*roles: str) -> Callable[[F], F]:
+    """Allow callers whose token carries any of `roles`; 401 without a token, 403 otherwise."""
+    return _guard(lambda p: any(p.has_role(r) for r in roles), "This needs role " + "/".join(roles))
+
+
+def require_scope(*scopes: str) -> Callable[[F], F]:
+    """Allow callers whose token carries every one of `scopes`."""
+    return _guard(
+        lambda p: all(p.has_scope(s) for s in scopes), "This needs scope " + " ".join(scopes)
+    )
+
+
+# -- health and metrics -------------------------------------------------------------------
+
+
+def _add_operational_routes(app: Flask) -> None:
+    def livez() -> Response:
+        return jsonify(status="ok")
+
+    def readyz() -> tuple[Response, int]:
+        ok, report = service().health.run()
+        return jsonify(report), 200 if ok else 503
+
+    def metrics() -> Response:
+        payload, content_type = render_latest()
+        return Response(payload, content_type=content_type)
+
+    for rule, name, view in (
+        ("/livez", "bazaar_livez", livez),
+        ("/readyz", "bazaar_readyz", readyz),
+        ("/metrics", "bazaar_metrics", metrics),
+    ):
+        view._spec = {"hide": True}  # type: ignore[attr-defined]
+        app.add_url_rule(rule, name, view, methods=["GET"])

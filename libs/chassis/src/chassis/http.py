@@ -1,0 +1,197 @@
+"""ServiceClient: how a service calls another one.
+
+Pooled connections, explicit timeouts, retries with jitter on idempotent calls only
+(stamina), a circuit breaker, and the request id propagated.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+import stamina
+
+from chassis.breaker import CircuitBreaker
+from chassis.errors import BadGateway, GatewayTimeout, ServiceUnavailable
+from chassis.requestid import REQUEST_ID_HEADER, current_request_id
+
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+RETRYABLE_STATUSES = frozenset({502, 503, 504})
+
+
+class RetryableStatus(Exception):
+    """An upstream answered with a status worth retrying on an idempotent call."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        super().__init__(f"upstream answered {response.status_code}")
+        self.response = response
+
+
+class ClientPolicy:
+    """Timeouts, retry and breaker settings shared by the sync and async clients."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        connect_timeout: float = 1.0,
+        read_timeout: float = 5.0,
+        attempts: int = 3,
+        retry_budget_seconds: float = 5.0,
+        breaker_fail_max: int = 5,
+        breaker_reset_seconds: float = 10.0,
+        max_connections: int = 100,
+        keepalive_expiry: float = 4.0,
+    ) -> None:
+        self.name = name
+        self.timeout = httpx.Timeout(read_timeout, connect=connect_timeout)
+        self.attempts = attempts
+        self.retry_budget = retry_budget_seconds
+        # Shorter than gunicorn's keep-alive so the pool drops a connection before the
+        # server closes it; retries cover the remaining race.
+        self.limits = httpx.Limits(
+            max_connections=max_connections,
+            max_keepalive_connections=max_connections,
+            keepalive_expiry=keepalive_expiry,
+        )
+        self.breaker = CircuitBreaker(
+            fail_max=breaker_fail_max, reset_seconds=breaker_reset_seconds
+        )
+
+    def headers(self, extra: Mapping[str, str] | None) -> dict[str, str]:
+        """Outgoing headers with the current request id."""
+        headers = dict(extra or {})
+        request_id = current_request_id()
+        if request_id and REQUEST_ID_HEADER not in headers:
+            headers[REQUEST_ID_HEADER] = request_id
+        return headers
+
+    def attempts_for(self, method: str, *, retry: bool | None) -> int:
+        """How many tries a call gets: more than one only when it is safe to repeat."""
+        safe = method.upper() in IDEMPOTENT_METHODS if retry is None else retry
+        return self.attempts if safe else 1
+
+    def admit(self) -> None:
+        """Refuse the call at once while the circuit is open."""
+        if not self.breaker.allow():
+            raise ServiceUnavailable(f"{self.name} is unavailable (circuit open).")
+
+    def record(self, error: BaseException | None) -> None:
+        """Feed the breaker the outcome of one logical call."""
+        if error is None:
+            self.breaker.success()
+        elif isinstance(error, httpx.TransportError | RetryableStatus):
+            self.breaker.failure()
+
+
+def translate(name: str, error: BaseException) -> Exception:
+    """The problem a caller sees when an upstream call finally failed."""
+    if isinstance(error, httpx.TimeoutException):
+        return GatewayTimeout(f"{name} did not answer in time.")
+    if isinstance(error, RetryableStatus):
+        return ServiceUnavailable(f"{name} is unavailable ({error.response.status_code}).")
+    if isinstance(error, httpx.ConnectError):
+        return ServiceUnavailable(f"{name} is unreachable.")
+    return BadGateway(f"{name} failed: {type(error).__name__}.")
+
+
+class ServiceClient:
+    """A synchronous client for one upstream service."""
+
+    def __init__(self, base_url: str, policy: ClientPolicy) -> None:
+        self.policy = policy
+        self._client = httpx.Client(base_url=base_url, timeout=policy.timeout, limits=policy.limits)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        retry: bool | None = None,
+        headers: Mapping[str, str] | None = None,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        """Send a request; raise a problem (502/503/504) when the upstream is unusable."""
+        self.policy.admit()
+        attempts = self.policy.attempts_for(method, retry=retry)
+        try:
+            for attempt in stamina.retry_context(
+                on=(httpx.TransportError, RetryableStatus),
+                attempts=attempts,
+                timeout=dt.timedelta(seconds=self.policy.retry_budget),
+                wait_initial=0.05,
+                wait_max=1.0,
+                wait_jitter=0.1,
+            ):
+                with attempt:
+                    response = self._client.request(
+                        method, path, headers=self.policy.headers(headers), **kwargs
+                    )
+                    if response.status_code in RETRYABLE_STATUSES and attempts > 1:
+                        raise RetryableStatus(response)
+        except (httpx.TransportError, RetryableStatus) as exc:
+            self.policy.record(exc)
+            raise translate(self.policy.name, exc) from exc
+        self.policy.record(None)
+        return response
+
+    def close(self) -> None:
+        """Close pooled connections."""
+        self._client.close()
+
+
+class AsyncServiceClient:
+    """The asyncio twin of ServiceClient, for ASGI apps; streams bodies when asked."""
+
+    def __init__(self, base_url: str, policy: ClientPolicy) -> None:
+        self.policy = policy
+        self._client = httpx.AsyncClient(
+            base_url=base_url, timeout=policy.timeout, limits=policy.limits
+        )
+
+    async def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        retry: bool | None = None,
+        headers: Mapping[str, str] | None = None,
+        content: bytes | None = None,
+        params: Any = None,
+        stream: bool = False,
+    ) -> httpx.Response:
+        """Send a request; with `stream=True` the caller reads and closes the body."""
+        self.policy.admit()
+        attempts = self.policy.attempts_for(method, retry=retry)
+        try:
+            async for attempt in stamina.retry_context(
+                on=(httpx.TransportError, RetryableStatus),
+                attempts=attempts,
+                timeout=dt.timedelta(seconds=self.policy.retry_budget),
+                wait_initial=0.05,
+                wait_max=1.0,
+                wait_jitter=0.1,
+            ):
+                with attempt:
+                    request = self._client.build_request(
+                        method,
+                        path,
+                        headers=self.policy.headers(headers),
+                        content=content,
+                        params=params,
+                    )
+                    response = await self._client.send(request, stream=stream)
+                    if response.status_code in RETRYABLE_STATUSES and attempts > 1:
+                        await response.aclose()
+                        raise RetryableStatus(response)
+        except (httpx.TransportError, RetryableStatus) as exc:
+            self.policy.record(exc)
+            raise translate(self.policy.name, exc) from exc
+        self.policy.record(None)
+        return response
+
+    async def aclose(self) -> None:
+        """Close pooled connections."""
+        await self._client.aclose()

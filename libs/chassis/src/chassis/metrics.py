@@ -1,0 +1,54 @@
+"""Prometheus metrics shared by every service: per-route latency and status counts."""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client import multiprocess as prom_multiprocess
+
+# Metric objects are declarations, not connections: defining them here is what
+# prometheus-client expects, and the service label keeps several apps apart in one process.
+REQUESTS = Counter(
+    "http_requests_total",
+    "HTTP requests handled, by route template and status.",
+    ["service", "method", "route", "status"],
+)
+LATENCY = Histogram(
+    "http_request_duration_seconds",
+    "HTTP request latency by route template.",
+    ["service", "method", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+UPSTREAM_FAILURES = Counter(
+    "upstream_failures_total",
+    "Calls to other services that failed, by target and reason.",
+    ["service", "target", "reason"],
+)
+DEGRADED = Counter(
+    "degraded_operations_total",
+    "Operations served on a fallback because a dependency failed.",
+    ["service", "dependency"],
+)
+
+
+def observe_request(service: str, method: str, route: str, status: int, seconds: float) -> None:
+    """Record one handled request."""
+    REQUESTS.labels(service, method, route, str(status)).inc()
+    LATENCY.labels(service, method, route).observe(seconds)
+
+
+def render_latest() -> tuple[bytes, str]:
+    """Exposition text; merges worker files when running under several processes."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        prom_multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST

@@ -1,0 +1,35 @@
+"""How the `bazaar` command finds services: each declares a ServiceSpec entry point."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Literal
+
+from chassis.settings import ServiceSettings
+
+ENTRY_POINT_GROUP = "bazaar.services"
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """What the CLI needs to migrate, seed and serve one service."""
+
+    name: str
+    kind: Literal["wsgi", "asgi"]
+    app_factory: str  # "module:function", called with no arguments by the server
+    settings_class: type[ServiceSettings]
+    migrations: Path | None = None
+    seed: Callable[[ServiceSettings], int] | None = None
+    start_order: int = 50  # lower starts first; the gateway starts last
+
+
+def discover() -> dict[str, ServiceSpec]:
+    """Every installed service, in start order."""
+    specs = [ep.load() for ep in entry_points(group=ENTRY_POINT_GROUP)]
+    for spec in specs:
+        if not isinstance(spec, ServiceSpec):
+            raise TypeError(f"{spec!r} is not a ServiceSpec")
+    return {spec.name: spec for spec in sorted(specs, key=lambda s: (s.start_order, s.name))}

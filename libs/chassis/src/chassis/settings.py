@@ -1,0 +1,99 @@
+"""Typed settings shared by every service: environment variables only, `BAZAAR_` prefix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from pydantic import SecretStr, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+# Only usable in development and tests; production refuses to start with it.
+DEVELOPMENT_SECRET = "bazaar-development-secret-do-not-use-in-production"  # noqa: S105
+
+
+class UnsafeConfiguration(ValueError):
+    """Raised when production settings keep a development default."""
+
+
+class ServiceSettings(BaseSettings):
+    """Base settings; a service subclasses it and sets `service_name`.
+
+    Each field reads `BAZAAR_<SERVICE>_<FIELD>` first, then `BAZAAR_<FIELD>`, so
+    `BAZAAR_CATALOG_DATABASE_URL` targets one service and `BAZAAR_ENV` all of them.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="BAZAAR_", extra="ignore", frozen=True)
+
+    service_name: ClassVar[str] = "service"
+    default_port: ClassVar[int] = 8000
+
+    env: Literal["development", "test", "production"] = "development"
+    host: str = "127.0.0.1"
+    port: int = 0
+    data_dir: Path = Path("var")
+    log_level: str = "INFO"
+    log_json: bool = True
+    secret_key: SecretStr = SecretStr(DEVELOPMENT_SECRET)
+    database_url: str = ""
+    redis_url: str | None = None
+    broker_url: str | None = None
+    jwt_public_key: str | None = None
+    jwks_url: str | None = None
+    jwt_issuer: str = "bazaar-auth"
+    jwt_audience: str = "bazaar"
+    max_body_bytes: int = 1024 * 1024
+    workers: int = 2
+    threads: int = 8
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Read the service-specific prefix before the shared one."""
+        service_env = EnvSettingsSource(
+            settings_cls, env_prefix=f"BAZAAR_{cls.service_name.upper()}_"
+        )
+        return (init_settings, service_env, env_settings, file_secret_settings)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_defaults(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            if not data.get("port"):
+                data["port"] = cls.default_port
+            if not data.get("database_url"):
+                data_dir = Path(data.get("data_dir") or "var")
+                data["database_url"] = f"sqlite:///{data_dir / cls.service_name}.db"
+        return data
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production(self) -> ServiceSettings:
+        if self.env == "production":
+            problems = []
+            if self.secret_key.get_secret_value() == DEVELOPMENT_SECRET:
+                problems.append("BAZAAR_SECRET_KEY is the development default")
+            if len(self.secret_key.get_secret_value()) < 32:
+                problems.append("BAZAAR_SECRET_KEY must be at least 32 characters")
+            if not (self.jwt_public_key or self.jwks_url):
+                problems.append("set BAZAAR_JWKS_URL or BAZAAR_JWT_PUBLIC_KEY")
+            if problems:
+                raise UnsafeConfiguration(
+                    f"refusing to start {self.service_name} in production: " + "; ".join(problems)
+                )
+        return self
+
+    @property
+    def base_url(self) -> str:
+        """The URL this service listens on."""
+        return f"http://{self.host}:{self.port}"

@@ -1,0 +1,144 @@
+"""pytest helpers every service uses: backends, a token minter, rolled-back transactions.
+
+Loaded as a plugin (`-p chassis.testing` in the root pytest options).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from flask import Flask
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from chassis.auth import ACCESS_TOKEN_TYPE
+
+POSTGRES_ENV = "BAZAAR_TEST_POSTGRES_URL"
+DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+def in_ci() -> bool:
+    """True on CI, where a missing backend fails the run instead of skipping."""
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def backend_missing(what: str, how: str) -> None:
+    """Fail on CI, skip elsewhere, saying how to enable the tests."""
+    message = f"{what} is not reachable. {how}"
+    if in_ci():
+        pytest.fail(f"CI=true and {message}", pytrace=False)
+    pytest.skip(message)
+
+
+class TokenMinter:
+    """Signs access tokens the way the auth service does, with a key made for the tests."""
+
+    def __init__(self, issuer: str = "bazaar-auth", audience: str = "bazaar") -> None:
+        self.issuer = issuer
+        self.audience = audience
+        self.kid = "test-" + uuid.uuid4().hex[:8]
+        self._key = Ed25519PrivateKey.generate()
+        self.public_pem = (
+            self._key.public_key()
+            .public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+            .decode()
+        )
+
+    def mint(
+        self,
+        subject: str = "user-1",
+        *,
+        roles: tuple[str, ...] = (),
+        scopes: tuple[str, ...] = (),
+        ttl: int = 900,
+        headers: dict[str, Any] | None = None,
+        **claims: Any,
+    ) -> str:
+        """A signed access token; override any claim or header to test rejections."""
+        now = int(time.time())
+        payload = {
+            "iss": self.issuer,
+            "aud": self.audience,
+            "sub": subject,
+            "iat": now,
+            "exp": now + ttl,
+            "jti": uuid.uuid4().hex,
+            "roles": list(roles),
+            "scope": " ".join(scopes),
+            **claims,
+        }
+        header = {"kid": self.kid, "typ": ACCESS_TOKEN_TYPE, **(headers or {})}
+        return jwt.encode(payload, self._key, algorithm="EdDSA", headers=header)
+
+    def auth(self, subject: str = "user-1", **kwargs: Any) -> dict[str, str]:
+        """An Authorization header for `mint(...)`."""
+        return {"Authorization": "Bearer " + self.mint(subject, **kwargs)}
+
+
+@pytest.fixture(scope="session")
+def token_minter() -> TokenMinter:
+    """One signing key for the whole test session."""
+    return TokenMinter()
+
+
+@contextmanager
+def fresh_postgres_database(prefix: str = "bazaar_test") -> Iterator[str]:
+    """Create an empty PostgreSQL database, yield its URL, drop it afterwards."""
+    base = os.environ.get(POSTGRES_ENV, DEFAULT_POSTGRES)
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except Exception:
+        admin.dispose()
+        backend_missing(
+            f"PostgreSQL at {make_url(base).render_as_string(hide_password=True)}",
+            f"Start it or set {POSTGRES_ENV} to run these tests.",
+        )
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(base).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """An empty database on each backend: the same tests run on SQLite and PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+        return
+    with fresh_postgres_database() as url:
+        yield url
+
+
+@contextmanager
+def rolled_back(app: Flask) -> Iterator[None]:
+    """Run everything the app does inside one transaction that is rolled back at the end."""
+    db = app.extensions["bazaar"].db
+    connection = db.engine.connect()
+    transaction = connection.begin()
+    db.bind_to(connection)
+    try:
+        yield
+    finally:
+        transaction.rollback()
+        connection.close()
+        db.dispose()
