@@ -16,13 +16,10 @@ from chassis.supervisor import Supervisor
 
 
 def _specs(names: tuple[str, ...]) -> list[ServiceSpec]:
-    specs = discover()
-    unknown = [n for n in names if n not in specs]
-    if unknown:
-        raise click.BadParameter(
-            f"unknown service(s): {', '.join(unknown)}; know {', '.join(specs)}"
-        )
-    return [specs[n] for n in names] if names else list(specs.values())
+    try:
+        return list(discover(names).values())
+    except LookupError as exc:
+        raise click.BadParameter(str(exc)) from exc
 
 
 def migrate_service(spec: ServiceSpec, settings: ServiceSettings) -> bool:

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Connection, DateTime, Engine, MetaData, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
@@ -47,13 +47,9 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         return value
 
 
-def make_base() -> type[DeclarativeBase]:
-    """A declarative base with its own metadata and our constraint naming convention."""
-
-    class ServiceBase(DeclarativeBase):
-        metadata = MetaData(naming_convention=NAMING_CONVENTION)
-
-    return ServiceBase
+def service_metadata() -> MetaData:
+    """Fresh metadata with our constraint naming convention, for one service's models."""
+    return MetaData(naming_convention=NAMING_CONVENTION)
 
 
 class TimestampMixin:

@@ -72,7 +72,7 @@ def create_api_app(import_name: str, settings: ServiceSettings, *, title: str) -
         SERVERS=[{"url": "/"}],
         SYNC_LOCAL_SPEC=False,
     )
-    app.spec_processor(document_problems)
+    app.spec_processor(document_problems)  # type: ignore[arg-type]
     init_service(app, settings)
     return app
 
@@ -94,7 +94,9 @@ def init_service(app: Flask, settings: ServiceSettings) -> ServiceContext:
     app.before_request(_begin_request)
     app.after_request(_finish_request)
     app.teardown_request(_close_session)
-    app.register_error_handler(Exception, _render_error)
+    # APIFlask registers its own handler for its HTTPError; ours replaces it.
+    for error_class in (Exception, HTTPException, APIFlaskHTTPError):
+        app.register_error_handler(error_class, _render_error)
     _add_operational_routes(app)
     return ctx
 
@@ -206,7 +208,7 @@ def _render_error(error: Exception) -> Response:
         status = error.status
     elif isinstance(error, APIFlaskHTTPError):
         status, body = _validation_problem(error)
-        headers = dict(error.headers or {})
+        headers = {str(k): str(v) for k, v in dict(error.headers or {}).items()}
     elif isinstance(error, HTTPException) and error.code and error.code < 500:
         status = error.code
         if isinstance(error, MethodNotAllowed) and error.valid_methods:
@@ -317,10 +319,11 @@ def _add_operational_routes(app: Flask) -> None:
         payload, content_type = render_latest()
         return Response(payload, content_type=content_type)
 
-    for rule, name, view in (
+    routes: list[tuple[str, str, Any]] = [
         ("/livez", "bazaar_livez", livez),
         ("/readyz", "bazaar_readyz", readyz),
         ("/metrics", "bazaar_metrics", metrics),
-    ):
-        view._spec = {"hide": True}  # type: ignore[attr-defined]
+    ]
+    for rule, name, view in routes:
+        view._spec = {"hide": True}  # operational, not part of the API document
         app.add_url_rule(rule, name, view, methods=["GET"])

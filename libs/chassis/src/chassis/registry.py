@@ -26,9 +26,13 @@ class ServiceSpec:
     start_order: int = 50  # lower starts first; the gateway starts last
 
 
-def discover() -> dict[str, ServiceSpec]:
-    """Every installed service, in start order."""
-    specs = [ep.load() for ep in entry_points(group=ENTRY_POINT_GROUP)]
+def discover(names: tuple[str, ...] = ()) -> dict[str, ServiceSpec]:
+    """The named installed services (all when none are named), in start order."""
+    found = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    unknown = [n for n in names if n not in found]
+    if unknown:
+        raise LookupError(f"unknown service(s): {', '.join(unknown)}; know {', '.join(found)}")
+    specs = [found[n].load() for n in (names or tuple(found))]
     for spec in specs:
         if not isinstance(spec, ServiceSpec):
             raise TypeError(f"{spec!r} is not a ServiceSpec")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -116,10 +117,8 @@ class Supervisor:
         """SIGTERM every child's process group, then SIGKILL what is left after `grace`."""
         for child in reversed(self.children):
             if child.process and child.process.poll() is None:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(child.process.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
         deadline = time.monotonic() + grace
         for child in self.children:
             if child.process is None:
@@ -127,10 +126,8 @@ class Supervisor:
             try:
                 child.process.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(child.process.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
                 child.process.wait()
             if child.pump is not None:
                 child.pump.join(timeout=2)

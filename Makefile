@@ -1,0 +1,43 @@
+# Two commands for a fresh machine: `make run` and `make test`. Both install what they need.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# uv comes from PATH, or is bootstrapped with pip into .tools/ the first time.
+UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+PYTEST_ARGS ?=
+
+.PHONY: help install run test test-fast lint fmt bench clean
+
+help:  ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+.tools/bin/uv:
+	python3 -m venv .tools
+	.tools/bin/python -m pip install --quiet --disable-pip-version-check uv
+
+install: $(if $(findstring .tools,$(UV)),.tools/bin/uv)  ## Install every package from uv.lock into .venv
+	$(UV) sync --locked --all-packages
+
+run: install  ## Start the whole platform on embedded defaults and print the URL
+	$(UV) run --no-sync bazaar up
+
+test: install lint  ## Lint, then every test (PostgreSQL, Redis and RabbitMQ tests skip unless reachable; CI=true makes them required)
+	$(UV) run --no-sync pytest $(PYTEST_ARGS)
+
+test-fast: install  ## Unit tests only, on SQLite
+	$(UV) run --no-sync pytest -m "not system and not postgres" -k "not postgresql" $(PYTEST_ARGS)
+
+lint: install  ## ruff (lint + format check) and mypy strict on libs/ and services/
+	$(UV) run --no-sync ruff check .
+	$(UV) run --no-sync ruff format --check .
+	$(UV) run --no-sync mypy libs/chassis/src services/*/src
+
+fmt: install  ## Format and auto-fix
+	$(UV) run --no-sync ruff format .
+	$(UV) run --no-sync ruff check --fix .
+
+bench: install  ## Start the platform and measure it with wrk; prints a table, writes bench/results/
+	$(UV) run --no-sync python -m bench
+
+clean:  ## Remove local data and caches (keeps .venv)
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache test-output

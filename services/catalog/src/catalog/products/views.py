@@ -1,0 +1,138 @@
+"""Product endpoints: parse, call one service function, render."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apiflask import APIBlueprint
+from flask import url_for
+
+from catalog.categories.schemas import CategoryRead
+from catalog.models import Product
+from catalog.products import service
+from catalog.products.schemas import (
+    Money,
+    ProductCreate,
+    ProductPage,
+    ProductQuery,
+    ProductRead,
+    ProductUpdate,
+    StockAdjustment,
+)
+from chassis.flaskapp import current_principal, db_session, require_role
+from chassis.flaskapp import service as chassis_service
+
+bp = APIBlueprint("products", __name__, tag="Products")
+
+
+def render(product: Product) -> ProductRead:
+    """The public shape of a product."""
+    return ProductRead(
+        id=product.id,
+        sku=product.sku,
+        slug=product.slug,
+        name=product.name,
+        description=product.description,
+        price=Money(amount=product.price_amount, currency=product.currency),
+        category=CategoryRead(
+            id=product.category.id, slug=product.category.slug, name=product.category.name
+        ),
+        image_url=product.image_url,
+        stock=product.stock,
+        in_stock=product.stock > 0,
+        active=product.active,
+        created_at=product.created_at,
+        updated_at=product.updated_at,
+    )
+
+
+def _is_admin() -> bool:
+    principal = current_principal()
+    return principal is not None and principal.has_role("admin")
+
+
+@bp.get("/products")
+@bp.input(ProductQuery, location="query", arg_name="query")
+@bp.output(ProductPage)
+def list_products(query: ProductQuery) -> ProductPage:
+    """List active products, filtered and sorted, with keyset pagination."""
+    page = service.list_products(
+        session=db_session(),
+        codec=chassis_service().cursor_codec("products"),
+        filters=service.ProductFilters(
+            category=query.category,
+            min_price=query.min_price,
+            max_price=query.max_price,
+            in_stock=query.in_stock,
+            q=query.q,
+        ),
+        sort=query.sort,
+        cursor=query.cursor,
+        limit=query.limit,
+    )
+    return ProductPage(items=[render(p) for p in page.items], next_cursor=page.next_cursor)
+
+
+@bp.get("/products/<int:product_id>")
+@bp.output(ProductRead)
+def get_product(product_id: int) -> ProductRead:
+    """One product by id (admins also see inactive ones)."""
+    return render(
+        service.get_product(
+            session=db_session(), product_id=product_id, include_inactive=_is_admin()
+        )
+    )
+
+
+@bp.get("/products/by-slug/<string:slug>")
+@bp.output(ProductRead)
+def get_product_by_slug(slug: str) -> ProductRead:
+    """One product by slug."""
+    return render(
+        service.get_product_by_slug(session=db_session(), slug=slug, include_inactive=_is_admin())
+    )
+
+
+@bp.post("/products")
+@require_role("admin")
+@bp.input(ProductCreate, arg_name="body")
+@bp.output(ProductRead, status_code=201)
+def create_product(body: ProductCreate) -> Any:
+    """Create a product (admin)."""
+    data = body.model_dump(mode="json")
+    product = service.create_product(session=db_session(), data=data)
+    location = url_for("products.get_product", product_id=product.id)
+    return render(product), 201, {"Location": location}
+
+
+@bp.patch("/products/<int:product_id>")
+@require_role("admin")
+@bp.input(ProductUpdate, arg_name="body")
+@bp.output(ProductRead)
+def update_product(product_id: int, body: ProductUpdate) -> ProductRead:
+    """Change a product (admin); send only the fields to change."""
+    changes = body.model_dump(mode="json", exclude_unset=True)
+    for field in ("name", "price", "category", "active", "slug", "description"):
+        if field in changes and changes[field] is None:
+            changes.pop(field)
+    product = service.update_product(session=db_session(), product_id=product_id, changes=changes)
+    return render(product)
+
+
+@bp.delete("/products/<int:product_id>")
+@require_role("admin")
+@bp.output({}, status_code=204)
+def deactivate_product(product_id: int) -> Any:
+    """Deactivate a product (admin): hidden from the catalog, kept in the database."""
+    service.deactivate_product(session=db_session(), product_id=product_id)
+    return ""
+
+
+@bp.post("/products/<int:product_id>/stock-adjustments")
+@require_role("admin")
+@bp.input(StockAdjustment, arg_name="body")
+@bp.output(ProductRead)
+def adjust_stock(product_id: int, body: StockAdjustment) -> ProductRead:
+    """Add to or take from stock (admin); 409 if it would go below zero."""
+    product = service.adjust_stock(session=db_session(), product_id=product_id, delta=body.delta)
+    return render(product)
