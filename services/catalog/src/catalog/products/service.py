@@ -128,9 +128,7 @@ def list_products(
 
 def get_product(*, session: Session, product_id: int, include_inactive: bool = False) -> Product:
     """One product by id; 404 when missing or inactive (unless asked for inactive ones)."""
-    product: Product | None = (
-        session.get(Product, product_id) if 0 < product_id <= MAX_ID else None
-    )
+    product: Product | None = session.get(Product, product_id) if 0 < product_id <= MAX_ID else None
     if product is None or not (product.active or include_inactive):
         raise ProductNotFound(f"No product with id {product_id}.")
     return product
