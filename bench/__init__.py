@@ -1,0 +1,1 @@
+"""`make bench`: the platform measured with wrk, against the stack's own ceiling."""

@@ -1,0 +1,122 @@
+"""Start the real platform (`bazaar up`) in a temporary data folder on free ports."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from chassis.testing import TokenMinter
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Platform:
+    """A running `bazaar up` and where to reach it."""
+
+    process: subprocess.Popen[bytes]
+    gateway: str
+    catalog: str
+    log: Path
+    env: dict[str, str]
+
+    def output(self) -> str:
+        """Everything the platform printed so far."""
+        return self.log.read_text(errors="replace")
+
+
+def start_platform(data_dir: Path, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """Run `bazaar up` as a child process writing to `log`."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "chassis.cli", "up"],
+            env=env,
+            cwd=data_dir,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def wait_until_up(platform: Platform, since: int = 0, timeout: float = 90.0) -> None:
+    """Wait until the supervisor prints its URL (after offset `since` of the log)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if platform.process.poll() is not None:
+            raise AssertionError("bazaar up exited early:\n" + platform.output()[-5000:])
+        if "Bazaar is up" in platform.output()[since:]:
+            return
+        time.sleep(0.25)
+    raise AssertionError("bazaar up did not come up in time:\n" + platform.output()[-5000:])
+
+
+def stop_platform(process: subprocess.Popen[bytes], timeout: float = 30.0) -> int:
+    """Ctrl-C the supervisor, as a person would, and wait for it."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGINT)
+        try:
+            return process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            raise
+    return process.returncode
+
+
+@pytest.fixture(scope="session")
+def system_minter() -> TokenMinter:
+    """The key whose public half the platform under test trusts."""
+    return TokenMinter()
+
+
+@pytest.fixture(scope="session")
+def platform(
+    tmp_path_factory: pytest.TempPathFactory, system_minter: TokenMinter
+) -> Iterator[Platform]:
+    """The whole platform on embedded defaults, seeded, for the session."""
+    root = tmp_path_factory.mktemp("platform")
+    gateway_port, catalog_port = free_port(), free_port()
+    catalog = f"http://127.0.0.1:{catalog_port}"
+    env = {
+        **os.environ,
+        "BAZAAR_DATA_DIR": str(root / "var"),
+        "BAZAAR_GATEWAY_PORT": str(gateway_port),
+        "BAZAAR_CATALOG_PORT": str(catalog_port),
+        "BAZAAR_GATEWAY_UPSTREAMS": json.dumps({"catalog": catalog}),
+        "BAZAAR_JWT_PUBLIC_KEY": system_minter.public_pem,
+        "BAZAAR_WORKERS": "1",
+        "BAZAAR_THREADS": "4",
+        "BAZAAR_LOG_JSON": "false",
+    }
+    log = root / "platform.log"
+    process = start_platform(root, env, log)
+    running = Platform(process, f"http://127.0.0.1:{gateway_port}", catalog, log, env)
+    try:
+        wait_until_up(running)
+        yield running
+    finally:
+        stop_platform(process)
+
+
+@pytest.fixture
+def gateway(platform: Platform) -> Iterator[httpx.Client]:
+    """An HTTP client pointed at the gateway."""
+    with httpx.Client(base_url=platform.gateway, timeout=10.0) as client:
+        yield client
