@@ -112,7 +112,7 @@ def platform(
         wait_until_up(running)
         yield running
     finally:
-        stop_platform(process)
+        stop_platform(running.process)  # the test that restarts the platform replaces it
 
 
 @pytest.fixture

@@ -17,8 +17,11 @@ from pydantic_settings import (
 DEVELOPMENT_SECRET = "bazaar-development-secret-do-not-use-in-production"  # noqa: S105
 
 
-class UnsafeConfiguration(ValueError):
-    """Raised when production settings keep a development default."""
+class UnsafeConfiguration(Exception):
+    """Raised when production settings keep a development default.
+
+    Not a ValueError: pydantic would wrap that in a ValidationError and hide this class.
+    """
 
 
 class ServiceSettings(BaseSettings):

@@ -70,8 +70,9 @@ class Supervisor:
 
     def _pump(self, child: Child, color: str) -> None:
         assert child.process is not None and child.process.stdout is not None  # noqa: S101
-        for raw in child.process.stdout:
-            self._emit(child.name, raw.decode("utf-8", "replace").rstrip(), color)
+        with child.process.stdout as stream:  # closed at EOF, so the pipe's fd is not leaked
+            for raw in stream:
+                self._emit(child.name, raw.decode("utf-8", "replace").rstrip(), color)
 
     def wait_ready(self, url: str, timeout: float = 60.0) -> bool:
         """Poll a readiness URL until it answers 200, a child dies, or time runs out."""

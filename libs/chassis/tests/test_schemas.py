@@ -1,0 +1,48 @@
+"""Shared schema building blocks: database-safe text and integers, strict bodies, lax queries."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from chassis.schemas import Int32, Model, Query, Text
+
+
+class Body(Model):
+    name: Text
+    count: Int32 = 0
+
+
+class Filters(Query):
+    q: Text = ""
+
+
+@pytest.mark.parametrize("value", ["plain", "tabs\tand\nnewlines\r", "ünïcödé ✓"])
+def test_text_accepts_ordinary_characters(value: str) -> None:
+    assert Body(name=value).name == value
+
+
+@pytest.mark.parametrize("value", ["nul\x00byte", "bell\x07", "escape\x1b[0m", "del\x7f"])
+def test_text_refuses_control_characters(value: str) -> None:
+    with pytest.raises(ValidationError, match="control characters"):
+        Body(name=value)
+
+
+@pytest.mark.parametrize("count", [-(2**31), 0, 2**31 - 1])
+def test_int32_accepts_the_postgresql_integer_range(count: int) -> None:
+    assert Body(name="x", count=count).count == count
+
+
+@pytest.mark.parametrize("count", [-(2**31) - 1, 2**31])
+def test_int32_refuses_values_outside_the_postgresql_integer_range(count: int) -> None:
+    with pytest.raises(ValidationError):
+        Body(name="x", count=count)
+
+
+def test_bodies_refuse_unknown_fields() -> None:
+    with pytest.raises(ValidationError, match="extra"):
+        Body.model_validate({"name": "x", "admin": True})
+
+
+def test_queries_ignore_unknown_parameters() -> None:
+    assert Filters.model_validate({"q": "lamp", "utm_source": "mail"}).model_dump() == {"q": "lamp"}
