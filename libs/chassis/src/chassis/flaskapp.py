@@ -24,7 +24,6 @@ from chassis.errors import (
     Unauthorized,
     UnsupportedMediaType,
     problem_body,
-    slug_for_status,
 )
 from chassis.health import HealthChecks, dependency_checks
 from chassis.logging import configure_logging, get_logger
@@ -209,7 +208,8 @@ def _render_error(error: Exception) -> Response:
     elif isinstance(error, APIFlaskHTTPError):
         status, body = _validation_problem(error)
         headers = {str(k): str(v) for k, v in dict(error.headers or {}).items()}
-    elif isinstance(error, HTTPException) and error.code and error.code < 500:
+    elif isinstance(error, HTTPException) and error.code and error.code != 500:
+        # abort(404), abort(503)...: the status was chosen on purpose; 500 is a crash.
         status = error.code
         if isinstance(error, MethodNotAllowed) and error.valid_methods:
             headers["Allow"] = ", ".join(sorted(error.valid_methods))
@@ -235,7 +235,7 @@ def _validation_problem(error: APIFlaskHTTPError) -> tuple[int, dict[str, Any]]:
         for message in (messages if isinstance(messages, list) else [messages])
     ]
     in_body = any(e["location"] in ("json", "form", "json_or_form") for e in errors)
-    if error.status_code in (400, 422) or errors:
+    if errors:
         status = 422 if in_body else 400
         slug = "validation-error" if in_body else "invalid-parameter"
         title = "Validation failed" if in_body else "Invalid parameter"
@@ -247,8 +247,9 @@ def _validation_problem(error: APIFlaskHTTPError) -> tuple[int, dict[str, Any]]:
             instance=request.path,
             extra={"errors": errors},
         )
+    # Not a validation failure: an `apiflask.abort(status, message)` keeps its status.
     status = error.status_code
-    return status, problem_body(status, slug=slug_for_status(status), detail=error.message)
+    return status, problem_body(status, detail=error.message, instance=request.path)
 
 
 # -- auth -------------------------------------------------------------------------
