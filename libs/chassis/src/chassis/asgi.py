@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -21,6 +24,9 @@ from chassis.settings import ServiceSettings
 
 log = get_logger("chassis.asgi")
 
+# A readiness check that awaits its dependency instead of blocking a thread; raises when down.
+AsyncCheck = Callable[[], Awaitable[None]]
+
 
 class ProblemResponse(JSONResponse):
     """A JSON response with the problem+json media type."""
@@ -29,7 +35,11 @@ class ProblemResponse(JSONResponse):
 
 
 def problem_response(
-    status: int, detail: str | None, path: str, headers: dict[str, str] | None = None, **kw: Any
+    status: int,
+    detail: str | None,
+    path: str,
+    headers: Mapping[str, str] | None = None,
+    **kw: Any,
 ) -> ProblemResponse:
     """Render a problem document for an ASGI app."""
     return ProblemResponse(
@@ -115,16 +125,28 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
 }
 
 
-def operational_routes(health: HealthChecks) -> list[Route]:
-    """`/livez`, `/readyz` and `/metrics` for an ASGI app."""
+def operational_routes(
+    health: HealthChecks, async_checks: Mapping[str, AsyncCheck] | None = None
+) -> list[Route]:
+    """`/livez`, `/readyz` and `/metrics` for an ASGI app.
+
+    `/readyz` runs the blocking `health` checks in a thread and `async_checks` concurrently.
+    """
 
     async def livez(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
     async def readyz(_: Request) -> Response:
-        from starlette.concurrency import run_in_threadpool
-
-        ok, report = await run_in_threadpool(health.run)
+        report: dict[str, Any]
+        ok, report = True, {"status": "ok", "checks": {}}
+        if health.checks:
+            ok, report = await run_in_threadpool(health.run)
+        if async_checks:
+            results = await asyncio.gather(*(_timed(check) for check in async_checks.values()))
+            for name, result in zip(async_checks, results, strict=True):
+                ok = ok and result["status"] == "ok"
+                report["checks"][name] = result
+            report["status"] = "ok" if ok else "failing"
         return JSONResponse(report, status_code=200 if ok else 503)
 
     async def metrics(_: Request) -> Response:
@@ -136,6 +158,18 @@ def operational_routes(health: HealthChecks) -> list[Route]:
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
     ]
+
+
+async def _timed(check: AsyncCheck) -> dict[str, Any]:
+    """One async check's outcome in the same shape as `HealthChecks.run` reports it."""
+    started = time.perf_counter()
+    result: dict[str, Any] = {"status": "ok"}
+    try:
+        await check()
+    except Exception as exc:
+        result = {"status": "failing", "error": type(exc).__name__}
+    result["ms"] = round((time.perf_counter() - started) * 1000, 2)
+    return result
 
 
 def init_asgi_service(app: Starlette, settings: ServiceSettings) -> None:

@@ -7,18 +7,37 @@ Pooled connections, explicit timeouts, retries with jitter on idempotent calls o
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
-from typing import Any
+import http.cookiejar
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeAlias
 
 import httpx
 import stamina
 
-from chassis.breaker import CircuitBreaker
+from chassis.breaker import BreakerState, CircuitBreaker
 from chassis.errors import BadGateway, GatewayTimeout, ServiceUnavailable
 from chassis.requestid import REQUEST_ID_HEADER, current_request_id
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 RETRYABLE_STATUSES = frozenset({502, 503, 504})
+
+# Raw byte pairs keep repeated headers and non-ASCII values intact (what a proxy forwards).
+HeaderInput: TypeAlias = Mapping[str, str] | Sequence[tuple[bytes, bytes]]
+
+
+class _NoCookieJar(http.cookiejar.CookieJar):
+    """A jar that keeps nothing.
+
+    One client serves every caller of a service (and the gateway proxies every user
+    through one), so a cookie set in one caller's response must never ride along
+    on another caller's request; cookies pass only as explicit headers.
+    """
+
+    def extract_cookies(self, response: Any, request: Any) -> None:
+        """Ignore Set-Cookie."""
+
+    def set_cookie(self, cookie: http.cookiejar.Cookie) -> None:
+        """Store nothing."""
 
 
 class RetryableStatus(Exception):
@@ -60,10 +79,12 @@ class ClientPolicy:
             fail_max=breaker_fail_max, reset_seconds=breaker_reset_seconds
         )
 
-    def headers(self, extra: Mapping[str, str] | None) -> dict[str, str]:
+    def headers(self, extra: HeaderInput | None) -> httpx.Headers:
         """Outgoing headers with the current request id."""
-        headers = dict(extra or {})
+        headers = httpx.Headers(extra)
         request_id = current_request_id()
+        # httpx.Headers compares names case-insensitively, so a lower-case
+        # `x-request-id` from the caller is not sent twice.
         if request_id and REQUEST_ID_HEADER not in headers:
             headers[REQUEST_ID_HEADER] = request_id
         return headers
@@ -82,7 +103,22 @@ class ClientPolicy:
         """Feed the breaker the outcome of one logical call."""
         if error is None:
             self.breaker.success()
-        elif isinstance(error, httpx.TransportError | RetryableStatus):
+        elif isinstance(error, httpx.HTTPError | RetryableStatus):
+            self.breaker.failure()
+
+    def record_answer(self, response: httpx.Response) -> None:
+        """Feed the breaker an answered call: 502/503/504 count as failures even unretried."""
+        self.record(
+            RetryableStatus(response) if response.status_code in RETRYABLE_STATUSES else None
+        )
+
+    def abandon(self) -> None:
+        """A call ended without a verdict (cancelled, or a local error): free a half-open trial.
+
+        Without this the breaker would wait forever for the trial's outcome and refuse
+        every later call; counting it as a failure re-opens the circuit for one period.
+        """
+        if self.breaker.state is BreakerState.HALF_OPEN:
             self.breaker.failure()
 
 
@@ -102,7 +138,12 @@ class ServiceClient:
 
     def __init__(self, base_url: str, policy: ClientPolicy) -> None:
         self.policy = policy
-        self._client = httpx.Client(base_url=base_url, timeout=policy.timeout, limits=policy.limits)
+        self._client = httpx.Client(
+            base_url=base_url,
+            timeout=policy.timeout,
+            limits=policy.limits,
+            cookies=_NoCookieJar(),
+        )
 
     def request(
         self,
@@ -110,7 +151,7 @@ class ServiceClient:
         path: str,
         *,
         retry: bool | None = None,
-        headers: Mapping[str, str] | None = None,
+        headers: HeaderInput | None = None,
         **kwargs: Any,
     ) -> httpx.Response:
         """Send a request; raise a problem (502/503/504) when the upstream is unusable."""
@@ -131,10 +172,14 @@ class ServiceClient:
                     )
                     if response.status_code in RETRYABLE_STATUSES and attempts > 1:
                         raise RetryableStatus(response)
-        except (httpx.TransportError, RetryableStatus) as exc:
+        except (httpx.HTTPError, RetryableStatus) as exc:
+            # Not only transport errors: an undecodable body is the upstream's fault too.
             self.policy.record(exc)
             raise translate(self.policy.name, exc) from exc
-        self.policy.record(None)
+        except BaseException:
+            self.policy.abandon()
+            raise
+        self.policy.record_answer(response)
         return response
 
     def close(self) -> None:
@@ -148,23 +193,35 @@ class AsyncServiceClient:
     def __init__(self, base_url: str, policy: ClientPolicy) -> None:
         self.policy = policy
         self._client = httpx.AsyncClient(
-            base_url=base_url, timeout=policy.timeout, limits=policy.limits
+            base_url=base_url,
+            timeout=policy.timeout,
+            limits=policy.limits,
+            cookies=_NoCookieJar(),
         )
 
     async def send(
         self,
         method: str,
-        path: str,
+        path: str | httpx.URL,
         *,
         retry: bool | None = None,
-        headers: Mapping[str, str] | None = None,
+        headers: HeaderInput | None = None,
         content: bytes | None = None,
         params: Any = None,
         stream: bool = False,
+        timeout: float | None = None,
     ) -> httpx.Response:
-        """Send a request; with `stream=True` the caller reads and closes the body."""
+        """Send a request; with `stream=True` the caller reads and closes the body.
+
+        `path` may be an absolute httpx.URL (a proxy keeping the raw path and query);
+        `timeout` overrides the policy's read timeout for this call.
+        """
         self.policy.admit()
         attempts = self.policy.attempts_for(method, retry=retry)
+        call_timeout: httpx.Timeout | Any = httpx.USE_CLIENT_DEFAULT
+        if timeout is not None:
+            connect = min(timeout, self.policy.timeout.connect or timeout)
+            call_timeout = httpx.Timeout(timeout, connect=connect)
         try:
             async for attempt in stamina.retry_context(
                 on=(httpx.TransportError, RetryableStatus),
@@ -181,15 +238,20 @@ class AsyncServiceClient:
                         headers=self.policy.headers(headers),
                         content=content,
                         params=params,
+                        timeout=call_timeout,
                     )
                     response = await self._client.send(request, stream=stream)
                     if response.status_code in RETRYABLE_STATUSES and attempts > 1:
                         await response.aclose()
                         raise RetryableStatus(response)
-        except (httpx.TransportError, RetryableStatus) as exc:
+        except (httpx.HTTPError, RetryableStatus) as exc:
+            # Not only transport errors: an undecodable body is the upstream's fault too.
             self.policy.record(exc)
             raise translate(self.policy.name, exc) from exc
-        self.policy.record(None)
+        except BaseException:
+            self.policy.abandon()
+            raise
+        self.policy.record_answer(response)
         return response
 
     async def aclose(self) -> None:

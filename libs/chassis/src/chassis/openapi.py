@@ -60,31 +60,53 @@ def document_problems(spec: dict[str, Any]) -> dict[str, Any]:
     return spec
 
 
+_COMPONENTS = "#/components/"
+# Components every service shares under one name: the Problem schema is the same document
+# everywhere, and security schemes are named by operations rather than referenced with $ref.
+_SHARED_REFS = frozenset({_COMPONENTS + "schemas/Problem"})
+_SHARED_SECTIONS = frozenset({"securitySchemes"})
+
+
 def prefix_paths(spec: dict[str, Any], prefix: str, *, tag: str) -> dict[str, Any]:
-    """A copy of `spec`'s paths under `prefix`, schemas renamed to avoid clashes."""
+    """A copy of `spec`'s paths under `prefix`, its components renamed `<tag>.<name>`.
+
+    Returns `paths`, `components` (every section, ready to merge with other services'),
+    and `schemas` (the same as `components["schemas"]`). Operations get `tag` as their
+    first tag and `<tag>_` before their operationId, so merged documents have no clashes.
+    """
+
+    def rename_ref(ref: str) -> str:
+        section, _, name = ref.removeprefix(_COMPONENTS).partition("/")
+        if ref in _SHARED_REFS or section in _SHARED_SECTIONS:
+            return ref
+        return f"{_COMPONENTS}{section}/{tag}.{name}"
 
     def rename(node: Any) -> Any:
+        # Any string naming a component is a reference: `$ref` values and discriminator maps.
+        if isinstance(node, str) and node.startswith(_COMPONENTS):
+            return rename_ref(node)
         if isinstance(node, dict):
-            return {
-                k: (
-                    v.replace("#/components/schemas/", f"#/components/schemas/{tag}.")
-                    if k == "$ref" and isinstance(v, str) and "Problem" not in v
-                    else rename(v)
-                )
-                for k, v in node.items()
-            }
+            return {key: rename(value) for key, value in node.items()}
         if isinstance(node, list):
             return [rename(item) for item in node]
         return node
 
     paths = {prefix + path: rename(item) for path, item in spec.get("paths", {}).items()}
-    schemas = {
-        f"{tag}.{name}": rename(schema)
-        for name, schema in spec.get("components", {}).get("schemas", {}).items()
-        if name != "Problem"
-    }
     for item in paths.values():
         for method, operation in item.items():
             if method in _METHODS:
                 operation["tags"] = [tag, *operation.get("tags", [])]
-    return {"paths": paths, "schemas": schemas}
+                if "operationId" in operation:
+                    operation["operationId"] = f"{tag}_{operation['operationId']}"
+    components: dict[str, dict[str, Any]] = {}
+    for section, entries in spec.get("components", {}).items():
+        if not isinstance(entries, dict):
+            continue
+        shared = section in _SHARED_SECTIONS
+        components[section] = {
+            (name if shared else f"{tag}.{name}"): rename(entry)
+            for name, entry in entries.items()
+            if _COMPONENTS + f"{section}/{name}" not in _SHARED_REFS
+        }
+    components.setdefault("schemas", {})
+    return {"paths": paths, "components": components, "schemas": components["schemas"]}

@@ -1,0 +1,314 @@
+"""The proxy: `/api/<name>/<path>` forwarded to that upstream, its answer streamed back."""
+
+from __future__ import annotations
+
+import posixpath
+from urllib.parse import quote
+
+import anyio
+import httpx
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from chassis.asgi import problem_response
+from chassis.auth import TokenVerifier
+from chassis.errors import PROBLEM_CONTENT_TYPE, BadRequest, NotFound, PayloadTooLarge, ProblemError
+from chassis.logging import get_logger
+from chassis.metrics import UPSTREAM_FAILURES
+from gateway.tokens import verify_bearer
+from gateway.upstreams import Upstream, Upstreams
+
+log = get_logger("gateway.proxy")
+
+# TRACE and CONNECT are refused (405): TRACE echoes credentials back, CONNECT opens tunnels.
+PROXIED_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+# RFC 9110 §7.6.1: these describe one connection, so they never cross the proxy.
+HOP_BY_HOP = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"proxy-connection",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+    }
+)
+# The gateway sets these from what it knows (the chassis adds the request id it accepted),
+# so a client cannot forge them; Content-Length follows the body already read in full,
+# which also settles any Expect: 100-continue.
+_SET_BY_GATEWAY = frozenset(
+    {
+        b"host",
+        b"content-length",
+        b"expect",
+        b"x-request-id",
+        b"forwarded",
+        b"x-forwarded-for",
+        b"x-forwarded-host",
+        b"x-forwarded-proto",
+    }
+)
+# Services may one day trust identity headers from the gateway, so no client may send them.
+_IDENTITY_PREFIXES = (b"x-user", b"x-auth")
+# The gateway's own server writes these; two Date headers would be invalid.
+_SET_BY_SERVER = frozenset({b"date", b"server"})
+# A service's operational endpoints are for the cluster, not the internet.
+_PRIVATE_PATHS = frozenset({"/livez", "/readyz", "/metrics"})
+# Under gunicorn's 4094-byte request line, so a service never meets a target it would
+# refuse with its own HTML 414 page.
+MAX_TARGET_BYTES = 4000
+
+
+class UriTooLong(ProblemError):
+    """The request target is longer than the services accept."""
+
+    status, slug, title = 414, "uri-too-long", "URI Too Long"
+
+
+def _connection_tokens(headers: list[tuple[bytes, bytes]]) -> set[bytes]:
+    """Hop-by-hop headers plus every header the Connection header names."""
+    names = set(HOP_BY_HOP)
+    for name, value in headers:
+        if name.lower() == b"connection":
+            names.update(token.strip().lower() for token in value.split(b","))
+    return names
+
+
+class ProxyEndpoint:
+    """ASGI endpoint for one upstream: checks at the edge, forwards, streams the answer back."""
+
+    def __init__(
+        self,
+        upstreams: Upstreams,
+        name: str,
+        *,
+        verifier: TokenVerifier | None,
+        max_body_bytes: int,
+    ) -> None:
+        self.upstreams = upstreams
+        self.name = name
+        self.prefix = f"/api/{name}"
+        self.verifier = verifier
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        upstream = self.upstreams[self.name]
+        target = self._upstream_path(scope)
+        if len(target) > MAX_TARGET_BYTES:
+            raise UriTooLong(f"The path and query are over {MAX_TARGET_BYTES} bytes.")
+        headers, authorizations, declared_length = self._request_headers(scope)
+        if declared_length > self.max_body_bytes:
+            raise PayloadTooLarge(f"The request body is over {self.max_body_bytes} bytes.")
+        await verify_bearer(self.verifier, authorizations)
+        try:
+            body = await self._read_body(receive)
+        except ClientDisconnect:
+            return  # nobody is left to answer
+        url = upstream.url_for(target)
+        if self._is_private(url, upstream):
+            raise NotFound()
+        response = await upstream.client.send(
+            scope["method"], url, headers=headers, content=body or None, stream=True
+        )
+        await self._relay(scope, response, upstream, receive, send)
+
+    # -- request --------------------------------------------------------------------
+
+    def _request_headers(self, scope: Scope) -> tuple[list[tuple[bytes, bytes]], list[bytes], int]:
+        """Forwardable headers, the Authorization values, and the declared body length."""
+        raw: list[tuple[bytes, bytes]] = scope["headers"]
+        drop = _connection_tokens(raw)
+        forwarded: list[tuple[bytes, bytes]] = []
+        authorizations: list[bytes] = []
+        host, length, encodings = b"", 0, False
+        for name, value in raw:
+            if name == b"authorization":
+                authorizations.append(value)
+            elif name == b"host":
+                host = value
+            elif name == b"content-length":
+                length = _content_length(value)
+            elif name == b"accept-encoding":
+                encodings = True
+            if name in drop or name in _SET_BY_GATEWAY or name.startswith(_IDENTITY_PREFIXES):
+                continue
+            forwarded.append((name, value))
+        client = scope.get("client")
+        if client:
+            # The gateway is the edge: uvicorn already resolved trusted proxies into
+            # scope["client"], so whatever X-Forwarded-For the client sent is replaced.
+            forwarded.append((b"x-forwarded-for", client[0].encode("latin-1")))
+        forwarded.append((b"x-forwarded-proto", scope["scheme"].encode("latin-1")))
+        if host:
+            forwarded.append((b"x-forwarded-host", host))
+        if not encodings:
+            # httpx would otherwise ask for gzip the client never said it could read.
+            forwarded.append((b"accept-encoding", b"identity"))
+        return forwarded, authorizations, length
+
+    async def _read_body(self, receive: Receive) -> bytes:
+        """The whole request body, refused (413) as soon as it passes the limit."""
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise ClientDisconnect()
+            chunk: bytes = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                raise PayloadTooLarge(f"The request body is over {self.max_body_bytes} bytes.")
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+    def _upstream_path(self, scope: Scope) -> bytes:
+        """The raw path after `/api/<name>`, with the query string, as the client sent it."""
+        raw_path: bytes | None = scope.get("raw_path")
+        prefix = self.prefix.encode()
+        if raw_path and raw_path.startswith(prefix + b"/"):
+            path = raw_path.partition(b"?")[0][len(prefix) :]
+        else:  # no raw path from the server, or an escaped prefix: re-encode the decoded one
+            path = quote(scope["path"][len(self.prefix) :], safe="/:@!$&'()*+,;=-._~").encode()
+        query: bytes = scope.get("query_string", b"")
+        return path + b"?" + query if query else path
+
+    def _is_private(self, url: httpx.URL, upstream: Upstream) -> bool:
+        """True when the URL names a service's operational endpoint, however it is spelled."""
+        path = url.path[len(upstream.base_url.path.rstrip("/")) :]
+        return posixpath.normpath("/" + path.lstrip("/")) in _PRIVATE_PATHS
+
+    # -- response -------------------------------------------------------------------
+
+    async def _relay(
+        self,
+        scope: Scope,
+        response: httpx.Response,
+        upstream: Upstream,
+        receive: Receive,
+        send: Send,
+    ) -> None:
+        """Send the upstream's status and headers, then its body as it arrives."""
+        if _is_bare_error(response):
+            # Not from the service's code but from its server (gunicorn's HTML error
+            # pages): every error leaving the platform is a problem document.
+            await response.aclose()
+            detail = f"{self.name} answered {response.status_code} without a problem document."
+            problem = problem_response(response.status_code, detail, scope["path"])
+            await problem(scope, receive, send)
+            return
+        try:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": response.status_code,
+                    "headers": self._response_headers(response, upstream),
+                }
+            )
+            if "content-length" in response.headers or scope["method"] == "HEAD":
+                complete = await self._pump(response, send)
+            else:
+                complete = await self._pump_until_disconnect(response, receive, send)
+        finally:
+            await response.aclose()
+        if complete:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        # Otherwise the response stays incomplete and the server drops the connection,
+        # so the client sees a broken body instead of a short one that looks whole.
+
+    def _response_headers(
+        self, response: httpx.Response, upstream: Upstream
+    ) -> list[tuple[bytes, bytes]]:
+        raw = response.headers.raw
+        drop = _connection_tokens(raw) | _SET_BY_SERVER
+        headers: list[tuple[bytes, bytes]] = []
+        for name, value in raw:
+            name = name.lower()
+            if name in drop:
+                continue
+            if name == b"location":
+                value = self._public_location(value, upstream)
+            headers.append((name, value))
+        return headers
+
+    def _public_location(self, location: bytes, upstream: Upstream) -> bytes:
+        """A redirect or Created location rewritten from the upstream's URL space to ours."""
+        base = str(upstream.base_url).rstrip("/").encode()
+        if location.startswith(base + b"/"):
+            location = location[len(base) :]
+        if location.startswith(b"/") and not location.startswith(b"//"):
+            return self.prefix.encode() + location
+        return location
+
+    async def _pump(self, response: httpx.Response, send: Send) -> bool:
+        """Copy the body to the client; False when either side broke off."""
+        try:
+            async for chunk in response.aiter_raw():
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        except httpx.HTTPError as exc:
+            UPSTREAM_FAILURES.labels("gateway", self.name, "body-broken").inc()
+            log.warning("upstream body broke off", upstream=self.name, error=type(exc).__name__)
+            return False
+        except OSError:  # ASGI 2.4 servers raise it from send() once the client has gone
+            return False
+        return True
+
+    async def _pump_until_disconnect(
+        self, response: httpx.Response, receive: Receive, send: Send
+    ) -> bool:
+        """Copy an unbounded body (server-sent events, chunked) until the client leaves.
+
+        Most servers drop writes to a closed connection silently, so without watching
+        for the disconnect an event stream would hold its upstream open for ever.
+        """
+        complete = False
+        async with anyio.create_task_group() as tasks:
+
+            async def stop_on_disconnect() -> None:
+                while (await receive())["type"] != "http.disconnect":
+                    pass
+                tasks.cancel_scope.cancel()
+
+            tasks.start_soon(stop_on_disconnect)
+            complete = await self._pump(response, send)
+            tasks.cancel_scope.cancel()
+        return complete
+
+
+def _is_bare_error(response: httpx.Response) -> bool:
+    """An error status without a problem document."""
+    content_type = response.headers.get("content-type", "")
+    return response.status_code >= 400 and not content_type.startswith(PROBLEM_CONTENT_TYPE)
+
+
+def _content_length(value: bytes) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise BadRequest("Content-Length is not a number.") from None
+
+
+def proxy_routes(
+    upstreams: Upstreams, *, verifier: TokenVerifier | None, max_body_bytes: int
+) -> list[Route]:
+    """One route per upstream (so metrics name the service), then a 404 for unknown names."""
+    routes = [
+        Route(
+            f"/api/{name}/{{path:path}}",
+            ProxyEndpoint(upstreams, name, verifier=verifier, max_body_bytes=max_body_bytes),
+            methods=PROXIED_METHODS,
+            name=f"proxy-{name}",
+        )
+        for name in upstreams.names
+    ]
+
+    async def unknown_service(request: Request) -> Response:
+        raise NotFound(f"There is no API service named {request.path_params['service']!r}.")
+
+    routes.append(Route("/api/{service}/{path:path}", unknown_service, methods=PROXIED_METHODS))
+    return routes
