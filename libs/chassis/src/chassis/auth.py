@@ -9,7 +9,9 @@ from typing import Any
 import jwt
 from jwt import PyJWKClient
 
-from chassis.errors import Unauthorized
+from chassis.errors import ServiceUnavailable, Unauthorized
+from chassis.metrics import DEGRADED
+from chassis.revocation import RevocationList, RevocationUnavailable, revocation_list
 
 ALLOWED_ALGORITHMS = ("EdDSA", "ES256")
 ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 - a media type, not a secret
@@ -45,6 +47,7 @@ class TokenVerifier:
         jwks_url: str | None = None,
         leeway_seconds: int = 30,
         jwks_timeout: float = 2.0,
+        revocations: RevocationList | None = None,
     ) -> None:
         if not (public_key or jwks_url):
             raise ValueError("a public key or a JWKS URL is required")
@@ -52,6 +55,7 @@ class TokenVerifier:
         self.audience = audience
         self.leeway = leeway_seconds
         self._public_key = public_key
+        self._revocations = revocations
         self._jwks = (
             PyJWKClient(jwks_url, cache_keys=True, lifespan=300, timeout=jwks_timeout)
             if jwks_url
@@ -90,6 +94,7 @@ class TokenVerifier:
             raise Unauthorized("The token has expired.") from exc
         except jwt.PyJWTError as exc:
             raise Unauthorized("The token is invalid.") from exc
+        self._check_not_revoked(claims)
         roles = claims.get("roles") or []
         scope = claims.get("scope") or ""
         if not isinstance(roles, list) or not isinstance(scope, str):
@@ -100,6 +105,18 @@ class TokenVerifier:
             scopes=frozenset(scope.split()),
             claims=claims,
         )
+
+    def _check_not_revoked(self, claims: Mapping[str, Any]) -> None:
+        if self._revocations is None or not claims.get("jti"):
+            return
+        try:
+            revoked = self._revocations.is_revoked(str(claims["jti"]))
+        except RevocationUnavailable as exc:
+            # Fail closed: a logged-out token must not work because Redis is down.
+            DEGRADED.labels("auth", "revocation-list").inc()
+            raise ServiceUnavailable("Tokens cannot be checked right now.") from exc
+        if revoked:
+            raise Unauthorized("The token has been revoked.")
 
 
 def bearer_token(authorization: str | None) -> str | None:
@@ -121,4 +138,5 @@ def verifier_from_settings(settings: Any) -> TokenVerifier | None:
         audience=settings.jwt_audience,
         public_key=settings.jwt_public_key,
         jwks_url=settings.jwks_url,
+        revocations=revocation_list(settings.redis_url, settings.data_dir),
     )

@@ -30,7 +30,26 @@ def migrate_service(spec: ServiceSpec, settings: ServiceSettings) -> bool:
     return True
 
 
-@click.group()
+class BazaarGroup(click.Group):
+    """The built-in commands plus each installed service's own group, loaded on demand."""
+
+    def _service_groups(self) -> dict[str, click.Command]:
+        try:
+            specs = discover()
+        except Exception:  # a broken service must not take `bazaar migrate` down with it
+            return {}
+        return {s.commands.name or s.name: s.commands for s in specs.values() if s.commands}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """Built-in commands, then service groups."""
+        return [*super().list_commands(ctx), *sorted(self._service_groups())]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """A built-in command, or a service's group of that name."""
+        return super().get_command(ctx, cmd_name) or self._service_groups().get(cmd_name)
+
+
+@click.group(cls=BazaarGroup)
 def main() -> None:
     """Bazaar platform commands."""
 
@@ -97,43 +116,58 @@ def up(do_seed: bool) -> None:
     """Start every service on embedded defaults, seed, print the URL; Ctrl-C stops all."""
     specs = _specs(())
     supervisor = Supervisor()
+    for spec in specs:
+        if spec.platform_env is not None:
+            for key, value in spec.platform_env(spec.settings_class()).items():
+                os.environ.setdefault(key, value)
     env = dict(os.environ)
     env.setdefault("PYTHONUNBUFFERED", "1")
     for spec in specs:
-        settings = spec.settings_class()
-        migrate_service(spec, settings)
-        if do_seed and spec.seed is not None:
-            count = spec.seed(settings)
-            supervisor.say(f"{spec.name}: " + (f"seeded {count} rows" if count else "data kept"))
+        migrate_service(spec, spec.settings_class())
     metrics_root = Path(env.get("BAZAAR_DATA_DIR", "var")) / "metrics"
-    gateway_url = ""
+    code = 1
     try:
         for spec in specs:
+            _start(supervisor, spec, env, metrics_root / spec.name)
+        # Seeds run once every service answers: one service's demo data may need another.
+        lines: list[str] = []
+        for spec in specs:
             settings = spec.settings_class()
-            child_env = dict(env)
-            metrics_dir = metrics_root / spec.name
-            shutil.rmtree(metrics_dir, ignore_errors=True)
-            metrics_dir.mkdir(parents=True, exist_ok=True)
-            child_env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir.resolve())
-            supervisor.start(
-                spec.name,
-                [sys.executable, "-m", "chassis.cli", "serve", spec.name, "--no-migrate"],
-                child_env,
-            )
-            if not supervisor.wait_ready(f"{settings.base_url}/livez"):
-                supervisor.say(f"{spec.name} did not start")
-                raise SystemExit(1)
-            if spec.name == "gateway":
-                gateway_url = settings.base_url
-        if gateway_url:
+            if do_seed and spec.seed is not None:
+                count = spec.seed(settings)
+                supervisor.say(
+                    f"{spec.name}: " + (f"seeded {count} rows" if count else "data kept")
+                )
+            if spec.announce is not None:
+                lines += spec.announce(settings)
+        for line in lines:
+            supervisor.say(line)
+        gateway = next((s for s in specs if s.kind == "asgi"), None)
+        if gateway is not None:
+            url = gateway.settings_class().base_url
             supervisor.say(
-                f"Bazaar is up: {gateway_url}/  (API: {gateway_url}/api/catalog/products"
-                f", docs: {gateway_url}/api/docs). Ctrl-C stops it."
+                f"Bazaar is up: {url}/  (API: {url}/api/catalog/products, docs: {url}/api/docs)."
+                " Ctrl-C stops it."
             )
         code = supervisor.wait()
     finally:
         supervisor.stop()
     raise SystemExit(code)
+
+
+def _start(supervisor: Supervisor, spec: ServiceSpec, env: dict[str, str], metrics: Path) -> None:
+    """Start one service under the supervisor and wait until it answers."""
+    shutil.rmtree(metrics, ignore_errors=True)
+    metrics.mkdir(parents=True, exist_ok=True)
+    child_env = {**env, "PROMETHEUS_MULTIPROC_DIR": str(metrics.resolve())}
+    supervisor.start(
+        spec.name,
+        [sys.executable, "-m", "chassis.cli", "serve", spec.name, "--no-migrate"],
+        child_env,
+    )
+    if not supervisor.wait_ready(f"{spec.settings_class().base_url}/livez"):
+        supervisor.say(f"{spec.name} did not start")
+        raise SystemExit(1)
 
 
 @main.command()

@@ -8,6 +8,8 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Literal
 
+import click
+
 from chassis.settings import ServiceSettings
 
 ENTRY_POINT_GROUP = "bazaar.services"
@@ -24,6 +26,11 @@ class ServiceSpec:
     migrations: Path | None = None
     seed: Callable[[ServiceSettings], int] | None = None
     start_order: int = 50  # lower starts first; the gateway starts last
+    commands: click.Group | None = None  # extra `bazaar <group> ...` commands of the service
+    # Environment the other services get from `bazaar up` (e.g. where to find the JWKS).
+    platform_env: Callable[[ServiceSettings], dict[str, str]] | None = None
+    # Lines `bazaar up` prints once everything runs (e.g. the demo accounts).
+    announce: Callable[[ServiceSettings], list[str]] | None = None
 
 
 def discover(names: tuple[str, ...] = ()) -> dict[str, ServiceSpec]:

@@ -192,3 +192,23 @@ def fuzz_openapi(
                 if mode is not GenerationMode.NEGATIVE:
                     raise
     return operations
+
+
+REDIS_ENV = "BAZAAR_TEST_REDIS_URL"
+DEFAULT_REDIS = "redis://127.0.0.1:6379/15"
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """A real Redis database for the tests (db 15 unless BAZAAR_TEST_REDIS_URL says otherwise)."""
+    import redis
+
+    url = os.environ.get(REDIS_ENV, DEFAULT_REDIS)
+    client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
+    try:
+        client.ping()
+    except redis.RedisError:
+        backend_missing(f"Redis at {url}", f"Start it or set {REDIS_ENV} to run these tests.")
+    finally:
+        client.close()
+    return url
