@@ -99,6 +99,17 @@ class ClientPolicy:
         if not self.breaker.allow():
             raise ServiceUnavailable(f"{self.name} is unavailable (circuit open).")
 
+    def retrying(self, attempts: int) -> Any:
+        """Stamina's retry context for one call: backoff with jitter within the budget."""
+        return stamina.retry_context(
+            on=(httpx.TransportError, RetryableStatus),
+            attempts=attempts,
+            timeout=dt.timedelta(seconds=self.retry_budget),
+            wait_initial=0.05,
+            wait_max=1.0,
+            wait_jitter=0.1,
+        )
+
     def record(self, error: BaseException | None) -> None:
         """Feed the breaker the outcome of one logical call."""
         if error is None:
@@ -158,14 +169,7 @@ class ServiceClient:
         self.policy.admit()
         attempts = self.policy.attempts_for(method, retry=retry)
         try:
-            for attempt in stamina.retry_context(
-                on=(httpx.TransportError, RetryableStatus),
-                attempts=attempts,
-                timeout=dt.timedelta(seconds=self.policy.retry_budget),
-                wait_initial=0.05,
-                wait_max=1.0,
-                wait_jitter=0.1,
-            ):
+            for attempt in self.policy.retrying(attempts):
                 with attempt:
                     response = self._client.request(
                         method, path, headers=self.policy.headers(headers), **kwargs
@@ -223,14 +227,7 @@ class AsyncServiceClient:
             connect = min(timeout, self.policy.timeout.connect or timeout)
             call_timeout = httpx.Timeout(timeout, connect=connect)
         try:
-            async for attempt in stamina.retry_context(
-                on=(httpx.TransportError, RetryableStatus),
-                attempts=attempts,
-                timeout=dt.timedelta(seconds=self.policy.retry_budget),
-                wait_initial=0.05,
-                wait_max=1.0,
-                wait_jitter=0.1,
-            ):
+            async for attempt in self.policy.retrying(attempts):
                 with attempt:
                     request = self._client.build_request(
                         method,

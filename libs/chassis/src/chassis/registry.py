@@ -26,7 +26,7 @@ class ServiceSpec:
     migrations: Path | None = None
     seed: Callable[[ServiceSettings], int] | None = None
     start_order: int = 50  # lower starts first; the gateway starts last
-    commands: click.Group | None = None  # extra `bazaar <group> ...` commands of the service
+    commands: tuple[click.Group, ...] = ()  # extra `bazaar <group> ...` commands
     # Environment the other services get from `bazaar up` (e.g. where to find the JWKS).
     platform_env: Callable[[ServiceSettings], dict[str, str]] | None = None
     # Lines `bazaar up` prints once everything runs (e.g. the demo accounts).
