@@ -1,0 +1,103 @@
+"""Address request and response bodies."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Self
+
+from pydantic import AfterValidator, Field, StringConstraints, model_validator
+from pydantic.json_schema import SkipJsonSchema
+
+from chassis.schemas import Model
+from users.addresses.countries import COUNTRY_CODES
+from users.fields import Line, Phone
+
+
+def _known_country(value: str) -> str:
+    code = value.upper()
+    if code not in COUNTRY_CODES:
+        raise ValueError(f"{value!r} is not an ISO 3166-1 alpha-2 country code")
+    return code
+
+
+Label = Annotated[Line, StringConstraints(max_length=40)]
+Recipient = Annotated[Line, StringConstraints(max_length=120)]
+AddressLine = Annotated[Line, StringConstraints(max_length=200)]
+City = Annotated[Line, StringConstraints(max_length=100)]
+Region = Annotated[Line, StringConstraints(max_length=100)]
+PostalCode = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9 -]{0,19}$"),
+]
+Country = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z]{2}$"),
+    AfterValidator(_known_country),
+    Field(description="ISO 3166-1 alpha-2 code; stored upper-case"),
+]
+
+
+class AddressCreate(Model):
+    """A new address of the caller; `is_default` makes it the only default one."""
+
+    label: Label | None = Field(default=None, description='e.g. "Home"')
+    recipient: Recipient
+    line1: AddressLine
+    line2: AddressLine | None = None
+    city: City
+    postal_code: PostalCode
+    region: Region | None = None
+    country: Country
+    phone: Phone | None = None
+    is_default: bool = False
+
+
+# Fields every address has: in an update they may be left out but not set to null.
+_REQUIRED = ("recipient", "line1", "city", "postal_code", "country", "is_default")
+
+
+class AddressUpdate(Model):
+    """Changes to an address; fields left out stay as they are, null clears optional ones."""
+
+    label: Label | None = None
+    recipient: Recipient | SkipJsonSchema[None] = None
+    line1: AddressLine | SkipJsonSchema[None] = None
+    line2: AddressLine | None = None
+    city: City | SkipJsonSchema[None] = None
+    postal_code: PostalCode | SkipJsonSchema[None] = None
+    region: Region | None = None
+    country: Country | SkipJsonSchema[None] = None
+    phone: Phone | None = None
+    is_default: bool | SkipJsonSchema[None] = None
+
+    @model_validator(mode="after")
+    def _required_fields_not_null(self) -> Self:
+        nulls = [f for f in _REQUIRED if f in self.model_fields_set and getattr(self, f) is None]
+        if nulls:
+            raise ValueError(", ".join(nulls) + " cannot be null")
+        return self
+
+
+class AddressRead(Model):
+    """An address as its owner sees it."""
+
+    id: str
+    label: str | None
+    recipient: str
+    line1: str
+    line2: str | None
+    city: str
+    postal_code: str
+    region: str | None
+    country: str
+    phone: str | None
+    is_default: bool
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class AddressList(Model):
+    """Every address of the caller, oldest first; `next_cursor` is always null (at most 20)."""
+
+    items: list[AddressRead]
+    next_cursor: str | None = None
