@@ -1,0 +1,1 @@
+"""OAuth clients: services that obtain tokens with `client_credentials`."""

@@ -1,0 +1,65 @@
+"""OAuth clients: create one (the secret is shown once), authenticate one."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Sequence
+
+from sqlalchemy.orm import Session
+
+from auth.credentials.passwords import Passwords
+from auth.models import OAuthClient
+from auth.oauth_errors import InvalidClient
+from chassis.errors import Conflict, ValidationFailed
+
+CLIENT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+# RFC 6749 §3.3 scope-token: printable ASCII except space, `"` and `\`.
+SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")
+# auth signs `client:auth` tokens for itself; no stored client may take that name.
+RESERVED_IDS = frozenset({"auth"})
+
+
+class DuplicateClient(Conflict):
+    """A client with this id exists."""
+
+    slug, title = "duplicate-client", "Client already exists"
+
+
+def create_client(
+    *, session: Session, passwords: Passwords, client_id: str, scopes: Sequence[str]
+) -> str:
+    """Store a client with an argon2id-hashed random secret; return the secret."""
+    if not CLIENT_ID.match(client_id) or client_id in RESERVED_IDS:
+        raise ValidationFailed(
+            "A client id is 1-64 lower-case letters, digits, '-' or '_' (and not 'auth')."
+        )
+    bad = [s for s in scopes if not SCOPE_TOKEN.match(s)]
+    if bad or not scopes:
+        raise ValidationFailed(f"Give at least one scope; these are malformed: {bad}.")
+    if session.get(OAuthClient, client_id) is not None:
+        raise DuplicateClient(f"A client named {client_id!r} exists.")
+    secret = secrets.token_urlsafe(32)
+    session.add(
+        OAuthClient(
+            client_id=client_id,
+            secret_hash=passwords.hash(secret),
+            scopes=" ".join(dict.fromkeys(scopes)),
+        )
+    )
+    session.flush()
+    return secret
+
+
+def authenticate_client(
+    *, session: Session, passwords: Passwords, client_id: str, client_secret: str
+) -> OAuthClient:
+    """The client when the secret matches; 401 invalid_client otherwise (same time either way)."""
+    client = session.get(OAuthClient, client_id) if CLIENT_ID.match(client_id) else None
+    matches = passwords.verify(client.secret_hash if client else None, client_secret)
+    if client is None or not matches:
+        raise InvalidClient()
+    if passwords.needs_rehash(client.secret_hash):
+        client.secret_hash = passwords.hash(client_secret)
+        session.flush()
+    return client

@@ -1,0 +1,1 @@
+"""Credentials: emails, argon2id password hashes, roles; registration."""

@@ -1,0 +1,79 @@
+"""Auth settings: `BAZAAR_AUTH_*`, falling back to `BAZAAR_*`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import SecretStr, model_validator
+
+from chassis import ServiceSettings
+from chassis.settings import UnsafeConfiguration
+
+# OWASP password storage cheat sheet, argon2id minimum: 19 MiB, 2 iterations, 1 lane.
+MIN_ARGON2_MEMORY_KIB = 19 * 1024
+MIN_ARGON2_TIME_COST = 2
+
+
+class AuthSettings(ServiceSettings):
+    """Settings of the auth service."""
+
+    service_name = "auth"
+    default_port = 8002
+
+    users_url: str = "http://127.0.0.1:8003"
+    users_timeout_seconds: float = 3.0
+
+    access_token_ttl_seconds: int = 15 * 60
+    # A rotated-in key is published this long before it signs: verifiers refetch the JWKS
+    # for an unknown kid at most every 30 s.
+    signing_key_lead_seconds: int = 60
+    refresh_token_ttl_seconds: int = 30 * 24 * 3600  # absolute: a family never lives longer
+    refresh_token_idle_seconds: int = 7 * 24 * 3600  # unused for this long, a token dies
+
+    # Lowered only by tests, through these settings; production refuses less than OWASP's.
+    argon2_memory_kib: int = MIN_ARGON2_MEMORY_KIB
+    argon2_time_cost: int = MIN_ARGON2_TIME_COST
+    argon2_parallelism: int = 1
+
+    # A signing key managed outside the database (a mounted secret); PEM, Ed25519.
+    signing_key: SecretStr | None = None
+    signing_key_file: Path | None = None
+
+    # After `throttle_after` consecutive failures: 1 s, 2 s, 4 s ... up to the cap.
+    throttle_after: int = 5
+    throttle_base_delay_seconds: float = 1.0
+    throttle_max_delay_seconds: float = 15 * 60
+    throttle_forget_after_seconds: int = 15 * 60  # failures older than this are forgotten
+
+    # Proxies in front of auth (the gateway) whose X-Forwarded-For is trusted for client IPs.
+    proxy_hops: int = 1
+
+    @model_validator(mode="after")
+    def _refuse_weak_hashing_in_production(self) -> AuthSettings:
+        if self.env == "production" and (
+            self.argon2_memory_kib < MIN_ARGON2_MEMORY_KIB
+            or self.argon2_time_cost < MIN_ARGON2_TIME_COST
+            or self.argon2_parallelism != 1
+        ):
+            raise UnsafeConfiguration(
+                "refusing to start auth in production: argon2id needs at least "
+                f"m={MIN_ARGON2_MEMORY_KIB} KiB, t={MIN_ARGON2_TIME_COST}, p=1"
+            )
+        if self.signing_key and self.signing_key_file:
+            raise UnsafeConfiguration(
+                "set BAZAAR_AUTH_SIGNING_KEY or BAZAAR_AUTH_SIGNING_KEY_FILE, not both"
+            )
+        return self
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Cookies carry `Secure` everywhere but on a developer's plain-HTTP machine."""
+        return self.env not in ("development", "test")
+
+    def signing_key_pem(self) -> str | None:
+        """The externally managed signing key, from the variable or the mounted file."""
+        if self.signing_key is not None:
+            return self.signing_key.get_secret_value()
+        if self.signing_key_file is not None:
+            return self.signing_key_file.read_text()
+        return None

@@ -1,0 +1,1 @@
+"""The OAuth 2 token endpoint: access tokens, refresh-token families, logout."""
