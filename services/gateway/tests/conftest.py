@@ -14,6 +14,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -177,6 +178,10 @@ def echo_app(state: UpstreamState) -> Starlette:
         target = f"http://{request.headers['host']}/elsewhere" if absolute else "/elsewhere"
         return Response(status_code=303, headers={"Location": target})
 
+    async def self_limited(_: Request) -> Response:
+        headers = {"RateLimit-Limit": "99", "RateLimit-Remaining": "98", "RateLimit-Reset": "1"}
+        return JSONResponse({"limited": "by the upstream"}, headers=headers)
+
     async def set_cookies(_: Request) -> Response:
         response = Response(b"cookies")
         response.set_cookie("a", "1")
@@ -195,6 +200,7 @@ def echo_app(state: UpstreamState) -> Starlette:
             Route("/redirect", redirect),
             Route("/html-error", html_error, methods=ALL_METHODS),
             Route("/cookies", set_cookies),
+            Route("/self-limited", self_limited),
             Route("/halfway", HalfwayBody()),
             Route("/{path:path}", echo, methods=ALL_METHODS),
         ]
@@ -328,17 +334,21 @@ def gateway_settings(**overrides: Any) -> GatewaySettings:
 
 
 @pytest.fixture
-def open_gateway(upstream_url: str) -> OpenGateway:
+def open_gateway(upstream_url: str, tmp_path: Path) -> OpenGateway:
     """`async with open_gateway(**settings) as client:` a gateway in its lifespan.
 
-    By default its one upstream, `echo`, is the echoing server.
+    By default its one upstream, `echo`, is the echoing server; `client_ip` sets the
+    address the gateway sees.
     """
 
     @asynccontextmanager
-    async def open_(**overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
+    async def open_(
+        client_ip: str = "203.0.113.7", **overrides: Any
+    ) -> AsyncIterator[httpx.AsyncClient]:
         overrides.setdefault("upstreams", {"echo": upstream_url})
+        overrides.setdefault("data_dir", tmp_path)
         app = create_app(gateway_settings(**overrides))
-        transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
+        transport = httpx.ASGITransport(app=app, client=(client_ip, 50000))
         async with (
             app.router.lifespan_context(app),
             httpx.AsyncClient(transport=transport, base_url="http://shop.example") as client,

@@ -13,17 +13,64 @@ from gateway.settings import GatewaySettings
 
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("BAZAAR_GATEWAY_UPSTREAMS", "BAZAAR_GATEWAY_PORT", "BAZAAR_PORT"):
+    for name in (
+        "BAZAAR_GATEWAY_UPSTREAMS",
+        "BAZAAR_GATEWAY_PORT",
+        "BAZAAR_PORT",
+        "BAZAAR_REDIS_URL",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
-def test_defaults_point_at_a_local_catalog() -> None:
+def test_defaults_point_at_local_catalog_auth_and_users() -> None:
     settings = GatewaySettings()
     assert settings.port == 8000
-    assert settings.upstreams == {"catalog": "http://127.0.0.1:8001"}
+    assert settings.upstreams == {
+        "catalog": "http://127.0.0.1:8001",
+        "auth": "http://127.0.0.1:8002",
+        "users": "http://127.0.0.1:8003",
+    }
     assert settings.upstream_connect_timeout == 1.0
     assert settings.upstream_read_timeout == 10.0
     assert settings.max_body_bytes == 1024 * 1024
+
+
+def test_rate_limit_defaults() -> None:
+    settings = GatewaySettings()
+    assert settings.rate_limits_enabled
+    assert settings.rate_limit_authenticated == "600/minute"
+    assert settings.rate_limit_anonymous == "300/minute"
+    assert settings.rate_limit_strict == {
+        "POST /api/auth/token": "10/minute",
+        "POST /api/auth/register": "10/minute",
+    }
+    assert settings.rate_limit_fail_closed == {"auth"}
+    assert settings.rate_limit_redis_timeout <= 0.25
+
+
+def test_rate_limits_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BAZAAR_GATEWAY_RATE_LIMIT_ANONYMOUS", "5/second;100/hour")
+    monkeypatch.setenv("BAZAAR_GATEWAY_RATE_LIMIT_STRICT", '{"POST /api/auth/token": "3/minute"}')
+    monkeypatch.setenv("BAZAAR_GATEWAY_RATE_LIMIT_FAIL_CLOSED", '["auth", "users"]')
+    settings = GatewaySettings()
+    assert settings.rate_limit_anonymous == "5/second;100/hour"
+    assert settings.rate_limit_strict == {"POST /api/auth/token": "3/minute"}
+    assert settings.rate_limit_fail_closed == {"auth", "users"}
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"rate_limit_anonymous": "lots"},
+        {"rate_limit_authenticated": "10 per fortnight"},
+        {"rate_limit_strict": {"/api/auth/token": "10/minute"}},
+        {"rate_limit_strict": {"POST /auth/token": "10/minute"}},
+        {"rate_limit_strict": {"POST /api/auth/token": "often"}},
+    ],
+)
+def test_unusable_rate_limits_are_refused(overrides: dict[str, object]) -> None:
+    with pytest.raises(ValidationError):
+        GatewaySettings(**overrides)  # type: ignore[arg-type]
 
 
 def test_upstreams_and_port_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

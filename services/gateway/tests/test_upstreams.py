@@ -10,6 +10,7 @@ from contextlib import AbstractAsyncContextManager
 import httpx
 import pytest
 
+from chassis.testing import TokenMinter
 from gateway.settings import GatewaySettings
 from gateway.upstreams import Upstream, Upstreams
 
@@ -43,21 +44,39 @@ async def test_readyz_is_ok_when_every_upstream_is_live(open_gateway: OpenGatewa
     report = response.json()
     assert report["status"] == "ok"
     assert report["checks"]["upstream:echo"]["status"] == "ok"
+    assert report["checks"]["upstream:echo"]["required"] is False
 
 
-async def test_readyz_is_503_naming_the_upstream_that_is_down(
+async def test_readyz_stays_ready_naming_the_upstream_that_is_down(
     open_gateway: OpenGateway, upstream_url: str, closed_url: str
 ) -> None:
+    # ADR 0005: every replica shares the upstream, so unready would take the API offline.
     async with open_gateway(upstreams={"echo": upstream_url, "orders": closed_url}) as client:
         response = await client.get("/readyz")
-    assert response.status_code == 503
-    checks = response.json()["checks"]
+    assert response.status_code == 200
+    report = response.json()
+    assert report["status"] == "degraded"
+    checks = report["checks"]
     assert checks["upstream:echo"]["status"] == "ok"
     assert checks["upstream:orders"] == {
         "status": "failing",
         "error": "ServiceUnavailable",
         "ms": checks["upstream:orders"]["ms"],
+        "required": False,
     }
+
+
+async def test_readyz_reports_the_shared_stores_when_redis_is_down(
+    open_gateway: OpenGateway, token_minter: TokenMinter, closed_url: str
+) -> None:
+    redis_url = closed_url.replace("http://", "redis://")
+    async with open_gateway(redis_url=redis_url, jwt_public_key=token_minter.public_pem) as client:
+        response = await client.get("/readyz")
+    assert response.status_code == 200
+    report = response.json()
+    assert report["status"] == "degraded"
+    assert report["checks"]["rate-limit-store"]["status"] == "failing"
+    assert report["checks"]["revocation-list"]["error"] == "RevocationUnavailable"
 
 
 async def test_readyz_gives_up_quickly_on_silent_upstreams(
@@ -68,7 +87,7 @@ async def test_readyz_gives_up_quickly_on_silent_upstreams(
         started = time.perf_counter()
         response = await client.get("/readyz")
         elapsed = time.perf_counter() - started
-    assert response.status_code == 503
+    assert response.status_code == 200
     assert response.json()["checks"]["upstream:a"]["error"] == "GatewayTimeout"
     assert elapsed < 1.5  # both probes run at once, each bounded by the probe timeout
 

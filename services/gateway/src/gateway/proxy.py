@@ -10,13 +10,14 @@ import httpx
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from chassis.asgi import problem_response
 from chassis.auth import TokenVerifier
 from chassis.errors import PROBLEM_CONTENT_TYPE, BadRequest, NotFound, PayloadTooLarge, ProblemError
 from chassis.logging import get_logger
 from chassis.metrics import UPSTREAM_FAILURES
+from gateway.ratelimit import RATELIMIT_HEADERS, RateLimiter
 from gateway.tokens import verify_bearer
 from gateway.upstreams import Upstream, Upstreams
 
@@ -88,23 +89,60 @@ class ProxyEndpoint:
         name: str,
         *,
         verifier: TokenVerifier | None,
+        limiter: RateLimiter | None,
         max_body_bytes: int,
     ) -> None:
         self.upstreams = upstreams
         self.name = name
         self.prefix = f"/api/{name}"
         self.verifier = verifier
+        self.limiter = limiter
         self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        upstream = self.upstreams[self.name]
         target = self._upstream_path(scope)
         if len(target) > MAX_TARGET_BYTES:
             raise UriTooLong(f"The path and query are over {MAX_TARGET_BYTES} bytes.")
         headers, authorizations, declared_length = self._request_headers(scope)
         if declared_length > self.max_body_bytes:
             raise PayloadTooLarge(f"The request body is over {self.max_body_bytes} bytes.")
-        await verify_bearer(self.verifier, authorizations)
+        principal = await verify_bearer(self.verifier, authorizations)
+        quota = None
+        if self.limiter is not None:
+            quota = await self.limiter.check(
+                self.name, scope["method"], scope["path"], scope.get("client"), principal
+            )
+        if quota is None:
+            await self._forward(scope, receive, send, target, headers)
+            return
+        quota_headers = quota.raw_headers()
+
+        async def send_with_quota(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                # The gateway's limits replace any an upstream reports about itself.
+                message["headers"] = [
+                    *(h for h in message["headers"] if h[0].lower() not in RATELIMIT_HEADERS),
+                    *quota_headers,
+                ]
+            await send(message)
+
+        try:
+            await self._forward(scope, receive, send_with_quota, target, headers)
+        except ProblemError as exc:
+            # Rendered by the app's exception handler, outside this endpoint's `send`.
+            exc.headers.update(quota.headers())
+            raise
+
+    async def _forward(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        target: bytes,
+        headers: list[tuple[bytes, bytes]],
+    ) -> None:
+        """Read the body, send the request upstream, relay the answer."""
+        upstream = self.upstreams[self.name]
         try:
             body = await self._read_body(receive)
         except ClientDisconnect:
@@ -294,13 +332,19 @@ def _content_length(value: bytes) -> int:
 
 
 def proxy_routes(
-    upstreams: Upstreams, *, verifier: TokenVerifier | None, max_body_bytes: int
+    upstreams: Upstreams,
+    *,
+    verifier: TokenVerifier | None,
+    limiter: RateLimiter | None,
+    max_body_bytes: int,
 ) -> list[Route]:
     """One route per upstream (so metrics name the service), then a 404 for unknown names."""
     routes = [
         Route(
             f"/api/{name}/{{path:path}}",
-            ProxyEndpoint(upstreams, name, verifier=verifier, max_body_bytes=max_body_bytes),
+            ProxyEndpoint(
+                upstreams, name, verifier=verifier, limiter=limiter, max_body_bytes=max_body_bytes
+            ),
             methods=PROXIED_METHODS,
             name=f"proxy-{name}",
         )

@@ -2,33 +2,79 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 
 from starlette.concurrency import run_in_threadpool
 
-from chassis.auth import TokenVerifier, bearer_token
+from chassis.auth import Principal, TokenVerifier, bearer_token, verifier_from_settings
+from chassis.breaker import CircuitBreaker
 from chassis.errors import BadRequest, Unauthorized
+from chassis.revocation import RevocationList, RevocationUnavailable, revocation_list
+from gateway.settings import GatewaySettings
 
 # RFC 6750 §3.1: tells the client to get a new token rather than retry this one.
 REJECTED_BEARER_CHALLENGE = 'Bearer realm="bazaar", error="invalid_token"'
 
 
-async def verify_bearer(verifier: TokenVerifier | None, authorizations: Sequence[bytes]) -> None:
-    """Raise 401 when a bearer token does not verify; let anything else through unchanged."""
+class GuardedRevocationList:
+    """A revocation list behind a circuit breaker: a dead store fails calls at once."""
+
+    # Redis' client waits out its timeout (and retries) on every call; with the breaker
+    # open the verifier answers 503 without touching the network.
+
+    def __init__(self, inner: RevocationList, breaker: CircuitBreaker | None = None) -> None:
+        self.inner = inner
+        self.breaker = breaker or CircuitBreaker(fail_max=3, reset_seconds=5.0)
+
+    def revoke(self, jti: str, expires_at: int) -> None:
+        """Record `jti` (the gateway never does; here to satisfy the protocol)."""
+        self.inner.revoke(jti, expires_at)
+
+    def is_revoked(self, jti: str) -> bool:
+        """Ask the store unless its circuit is open; raise RevocationUnavailable when down."""
+        if not self.breaker.allow():
+            raise RevocationUnavailable("the revocation store's circuit is open")
+        try:
+            revoked = self.inner.is_revoked(jti)
+        except RevocationUnavailable:
+            self.breaker.failure()
+            raise
+        except sqlite3.Error as exc:  # the local list raises these as they come (a locked file)
+            self.breaker.failure()
+            raise RevocationUnavailable(str(exc)) from exc
+        self.breaker.success()
+        return revoked
+
+
+def edge_verifier(
+    settings: GatewaySettings,
+) -> tuple[TokenVerifier | None, GuardedRevocationList | None]:
+    """The chassis verifier, consulting the revocation list through a breaker."""
+    if not (settings.jwt_public_key or settings.jwks_url):
+        return None, None
+    revocations = GuardedRevocationList(revocation_list(settings.redis_url, settings.data_dir))
+    return verifier_from_settings(settings, revocations=revocations), revocations
+
+
+async def verify_bearer(
+    verifier: TokenVerifier | None, authorizations: Sequence[bytes]
+) -> Principal | None:
+    """The caller of a verified bearer token; 401 when it does not verify, None without one."""
     if len(authorizations) > 1:
         # Two credentials would let the gateway check one and a service use the other.
         raise BadRequest("Send at most one Authorization header.")
     if verifier is None or not authorizations:
-        return
+        return None
     value = authorizations[0].decode("latin-1")
     if value.partition(" ")[0].lower() != "bearer":
-        return
+        return None
     token = bearer_token(value)
     if token is None:
-        return
+        return None
     try:
         # A JWKS refresh is blocking network I/O, so it must stay off the event loop.
-        await run_in_threadpool(verifier.verify, token)
+        return await run_in_threadpool(verifier.verify, token)
     except Unauthorized as exc:
         raise Unauthorized(
             exc.detail, headers={"WWW-Authenticate": REJECTED_BEARER_CHALLENGE}
