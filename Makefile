@@ -21,11 +21,21 @@ install: $(if $(findstring .tools,$(UV)),.tools/bin/uv)  ## Install every packag
 run: install  ## Start the whole platform on embedded defaults and print the URL
 	$(UV) run --no-sync bazaar up
 
+# Each package's tests run in their own pytest process: every service has a `tests`
+# package, and one process cannot import two packages of the same name.
+TEST_DIRS := libs/chassis/tests $(wildcard services/*/tests) tests/system
+
 test: install lint  ## Lint, then every test (PostgreSQL, Redis and RabbitMQ tests skip unless reachable; CI=true makes them required)
-	$(UV) run --no-sync pytest $(PYTEST_ARGS)
+	@failed=""; for dir in $(TEST_DIRS); do \
+	  echo "== $$dir"; \
+	  $(UV) run --no-sync pytest $$dir $(PYTEST_ARGS) || failed="$$failed $$dir"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "FAILED in:$$failed"; exit 1; fi
 
 test-fast: install  ## Unit tests only, on SQLite
-	$(UV) run --no-sync pytest -m "not system and not postgres" -k "not postgresql" $(PYTEST_ARGS)
+	@for dir in $(filter-out tests/system,$(TEST_DIRS)); do \
+	  $(UV) run --no-sync pytest $$dir -q -k "not postgresql" $(PYTEST_ARGS) || exit 1; \
+	done
 
 lint: install  ## ruff (lint + format check) and mypy strict on libs/ and services/
 	$(UV) run --no-sync ruff check .

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import platform as host
 import signal
@@ -20,6 +19,7 @@ import httpx
 from sqlalchemy import create_engine, text
 
 from bench import wrk
+from chassis.registry import isolated_env
 
 RESULTS = Path(__file__).parent / "results"
 POSTGRES = os.environ.get(
@@ -105,14 +105,13 @@ def main() -> None:
     wrk_bin = wrk.ensure_wrk()
 
     work = Path(tempfile.mkdtemp(prefix="bazaar-bench-"))
-    gateway_port, catalog_port, hello_port = free_port(), free_port(), free_port()
+    hello_port = free_port()
     env = {
         **os.environ,
-        "BAZAAR_DATA_DIR": str(work / "var"),
-        "BAZAAR_GATEWAY_PORT": str(gateway_port),
-        "BAZAAR_CATALOG_PORT": str(catalog_port),
-        "BAZAAR_GATEWAY_UPSTREAMS": json.dumps({"catalog": f"http://127.0.0.1:{catalog_port}"}),
+        **isolated_env(work / "var"),
         "BAZAAR_LOG_LEVEL": "WARNING",
+        # wrk is one client on one IP: measure the platform, not its rate limiter.
+        "BAZAAR_GATEWAY_RATE_LIMIT_ANONYMOUS": "1000000000/minute",
     }
     database = None if args.backend == "sqlite" else postgres_database()
     if args.backend == "postgres" and database is None:
@@ -136,8 +135,7 @@ def main() -> None:
             env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         processes.append(hello)
-        gateway = f"http://127.0.0.1:{gateway_port}"
-        catalog = f"http://127.0.0.1:{catalog_port}"
+        gateway, catalog = env["BAZAAR_GATEWAY_URL"], env["BAZAAR_CATALOG_URL"]
         wait_for(f"http://127.0.0.1:{hello_port}/", hello)
         wait_for(gateway + "/readyz", up)
         wait_for(catalog + "/readyz", up)

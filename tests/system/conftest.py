@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,14 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from chassis.testing import TokenMinter
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from chassis.registry import isolated_env
 
 
 @dataclass
@@ -81,33 +72,19 @@ def stop_platform(process: subprocess.Popen[bytes], timeout: float = 30.0) -> in
 
 
 @pytest.fixture(scope="session")
-def system_minter() -> TokenMinter:
-    """The key whose public half the platform under test trusts."""
-    return TokenMinter()
-
-
-@pytest.fixture(scope="session")
-def platform(
-    tmp_path_factory: pytest.TempPathFactory, system_minter: TokenMinter
-) -> Iterator[Platform]:
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     """The whole platform on embedded defaults, seeded, for the session."""
     root = tmp_path_factory.mktemp("platform")
-    gateway_port, catalog_port = free_port(), free_port()
-    catalog = f"http://127.0.0.1:{catalog_port}"
     env = {
-        **os.environ,
-        "BAZAAR_DATA_DIR": str(root / "var"),
-        "BAZAAR_GATEWAY_PORT": str(gateway_port),
-        "BAZAAR_CATALOG_PORT": str(catalog_port),
-        "BAZAAR_GATEWAY_UPSTREAMS": json.dumps({"catalog": catalog}),
-        "BAZAAR_JWT_PUBLIC_KEY": system_minter.public_pem,
+        **{k: v for k, v in os.environ.items() if not k.startswith("BAZAAR_")},
+        **isolated_env(root / "var"),
         "BAZAAR_WORKERS": "1",
         "BAZAAR_THREADS": "4",
         "BAZAAR_LOG_JSON": "false",
     }
     log = root / "platform.log"
     process = start_platform(root, env, log)
-    running = Platform(process, f"http://127.0.0.1:{gateway_port}", catalog, log, env)
+    running = Platform(process, env["BAZAAR_GATEWAY_URL"], env["BAZAAR_CATALOG_URL"], log, env)
     try:
         wait_until_up(running)
         yield running
@@ -120,3 +97,25 @@ def gateway(platform: Platform) -> Iterator[httpx.Client]:
     """An HTTP client pointed at the gateway."""
     with httpx.Client(base_url=platform.gateway, timeout=10.0) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def admin_headers(platform: Platform) -> dict[str, str]:
+    """A real admin token: `bazaar users create-admin`, then the password grant."""
+    email, password = "ops-admin@bazaar.test", "a long and unusual admin passphrase 42"
+    subprocess.run(
+        [sys.executable, "-m", "chassis.cli", "users", "create-admin", email,
+         "--password", password],
+        env=platform.env, cwd=platform.log.parent, check=True, capture_output=True,
+    )  # fmt: skip
+    return bearer(platform, email, password)
+
+
+def bearer(platform: Platform, email: str, password: str) -> dict[str, str]:
+    """Log in through the gateway with the password grant; an Authorization header."""
+    response = httpx.post(
+        platform.gateway + "/api/auth/token",
+        data={"grant_type": "password", "username": email, "password": password},
+    )
+    assert response.status_code == 200, response.text
+    return {"Authorization": "Bearer " + response.json()["access_token"]}

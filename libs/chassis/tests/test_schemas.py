@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from chassis.schemas import Int32, Model, Query, Text
+from chassis.schemas import EMAIL_PATTERN, Email, Int32, Line, Model, Query, Text
 
 
 class Body(Model):
@@ -46,3 +46,33 @@ def test_bodies_refuse_unknown_fields() -> None:
 
 def test_queries_ignore_unknown_parameters() -> None:
     assert Filters.model_validate({"q": "lamp", "utm_source": "mail"}).model_dump() == {"q": "lamp"}
+
+
+class Contact(Model):
+    email: Email
+    name: Line
+
+
+def test_email_is_trimmed_and_lower_cased_before_it_is_checked() -> None:
+    contact = Contact(email="  Ann@Example.COM ", name="  Ann  ")
+    assert (contact.email, contact.name) == ("ann@example.com", "Ann")
+
+
+@pytest.mark.parametrize(
+    "email", ["no-at-sign", "two@@example.com", "ann@nodot", "a b@example.com", "a\x07@example.com"]
+)
+def test_email_refuses_what_is_not_shaped_like_one(email: str) -> None:
+    with pytest.raises(ValidationError):
+        Contact(email=email, name="Ann")
+
+
+@pytest.mark.parametrize(
+    "name", ["", "   ", "two\nlines", "tab\tname", "rtl\u202eoverride", "\ud800"]
+)
+def test_line_refuses_empty_and_multi_line_and_control_characters(name: str) -> None:
+    with pytest.raises(ValidationError):
+        Contact(email="ann@example.com", name=name)
+
+
+def test_the_email_pattern_is_in_the_json_schema() -> None:
+    assert Contact.model_json_schema()["properties"]["email"]["pattern"] == EMAIL_PATTERN

@@ -126,12 +126,15 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
 
 
 def operational_routes(
-    health: HealthChecks, async_checks: Mapping[str, AsyncCheck] | None = None
+    health: HealthChecks,
+    async_checks: Mapping[str, AsyncCheck] | None = None,
+    advisory_checks: Mapping[str, AsyncCheck] | None = None,
 ) -> list[Route]:
-    """`/livez`, `/readyz` and `/metrics` for an ASGI app.
-
-    `/readyz` runs the blocking `health` checks in a thread and `async_checks` concurrently.
-    """
+    """`/livez`, `/readyz` and `/metrics`; readyz fails on `health`/`async_checks` only."""
+    # `advisory_checks` are reported (`"required": false`, status "degraded") but leave
+    # the app ready: a dependency shared by every replica must not unready them all.
+    required = dict(async_checks or {})
+    advisory = dict(advisory_checks or {})
 
     async def livez(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -141,12 +144,18 @@ def operational_routes(
         ok, report = True, {"status": "ok", "checks": {}}
         if health.checks:
             ok, report = await run_in_threadpool(health.run)
-        if async_checks:
-            results = await asyncio.gather(*(_timed(check) for check in async_checks.values()))
-            for name, result in zip(async_checks, results, strict=True):
-                ok = ok and result["status"] == "ok"
+        checks = [*required.items(), *advisory.items()]
+        degraded = False
+        if checks:
+            results = await asyncio.gather(*(_timed(check) for _name, check in checks))
+            for (name, _check), result in zip(checks, results, strict=True):
+                if name in advisory:
+                    result["required"] = False
+                    degraded = degraded or result["status"] != "ok"
+                else:
+                    ok = ok and result["status"] == "ok"
                 report["checks"][name] = result
-            report["status"] = "ok" if ok else "failing"
+        report["status"] = "failing" if not ok else "degraded" if degraded else "ok"
         return JSONResponse(report, status_code=200 if ok else 503)
 
     async def metrics(_: Request) -> Response:

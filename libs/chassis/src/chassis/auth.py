@@ -129,8 +129,10 @@ def bearer_token(authorization: str | None) -> str | None:
     return token.strip()
 
 
-def verifier_from_settings(settings: Any) -> TokenVerifier | None:
-    """A verifier when the settings name a key source, else None (every token is refused)."""
+def verifier_from_settings(
+    settings: Any, *, revocations: RevocationList | None = None
+) -> TokenVerifier | None:
+    """A verifier when the settings name a key source; `revocations` overrides the store."""
     if not (settings.jwt_public_key or settings.jwks_url):
         return None
     return TokenVerifier(
@@ -138,5 +140,5 @@ def verifier_from_settings(settings: Any) -> TokenVerifier | None:
         audience=settings.jwt_audience,
         public_key=settings.jwt_public_key,
         jwks_url=settings.jwks_url,
-        revocations=revocation_list(settings.redis_url, settings.data_dir),
+        revocations=revocations or revocation_list(settings.redis_url, settings.data_dir),
     )

@@ -38,7 +38,9 @@ class BazaarGroup(click.Group):
             specs = discover()
         except Exception:  # a broken service must not take `bazaar migrate` down with it
             return {}
-        return {group.name or spec.name: group for spec in specs.values() for group in spec.commands}
+        return {
+            group.name or spec.name: group for spec in specs.values() for group in spec.commands
+        }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         """Built-in commands, then service groups."""

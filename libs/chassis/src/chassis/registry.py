@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
@@ -44,3 +46,28 @@ def discover(names: tuple[str, ...] = ()) -> dict[str, ServiceSpec]:
         if not isinstance(spec, ServiceSpec):
             raise TypeError(f"{spec!r} is not a ServiceSpec")
     return {spec.name: spec for spec in sorted(specs, key=lambda s: (s.start_order, s.name))}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def isolated_env(data_dir: Path) -> dict[str, str]:
+    """Environment for a whole platform on free ports with its own data folder.
+
+    Each service gets `BAZAAR_<NAME>_PORT` and `BAZAAR_<NAME>_URL` (how its callers find
+    it), and the gateway routes to every WSGI service. Used by system tests and benchmarks.
+    """
+    env = {"BAZAAR_DATA_DIR": str(data_dir)}
+    upstreams = {}
+    for spec in discover().values():
+        port = _free_port()
+        url = f"http://127.0.0.1:{port}"
+        env[f"BAZAAR_{spec.name.upper()}_PORT"] = str(port)
+        env[f"BAZAAR_{spec.name.upper()}_URL"] = url
+        if spec.kind == "wsgi":
+            upstreams[spec.name] = url
+    env["BAZAAR_GATEWAY_UPSTREAMS"] = json.dumps(upstreams)
+    return env

@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -18,6 +26,41 @@ def _no_control_characters(value: str) -> str:
 
 # Text that databases accept as-is: no NUL or other control characters.
 Text = Annotated[str, AfterValidator(_no_control_characters)]
+
+# Bidirectional overrides and isolates let a name display as something else.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def _single_line(value: str) -> str:
+    # Control characters break layouts and logs; lone surrogates cannot be stored as UTF-8.
+    for char in value:
+        if unicodedata.category(char) in ("Cc", "Cs") or char in _BIDI_CONTROLS:
+            raise ValueError("control characters are not allowed")
+    return value
+
+
+def _normalized_email(value: object) -> object:
+    # Before the length check: lower-casing can lengthen a string ("İ" becomes two characters).
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+# Printable text on one line (names, titles), surrounding spaces removed, not empty.
+Line = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1), AfterValidator(_single_line)
+]
+
+# An email's shape, loosely: who can receive mail there is not for a regex to say.
+# A person's name as shown to others: one line, at most 80 characters.
+DisplayName = Annotated[Line, StringConstraints(max_length=80)]
+
+EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$"
+# Trimmed and lower-cased (how emails are stored and compared), then checked.
+Email = Annotated[
+    str,
+    StringConstraints(max_length=254, pattern=EMAIL_PATTERN),
+    AfterValidator(_single_line),
+    BeforeValidator(_normalized_email),  # last, so it wraps the rest and runs first
+]
 
 # Integers that fit a PostgreSQL INTEGER column.
 Int32 = Annotated[int, Field(ge=-(2**31), le=2**31 - 1)]

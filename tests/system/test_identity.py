@@ -1,0 +1,75 @@
+"""Identity through the gateway with real tokens from the auth service."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import httpx
+import pytest
+
+from .conftest import Platform, bearer
+
+pytestmark = pytest.mark.system
+
+
+def _register(platform: Platform) -> tuple[str, str]:
+    email = f"person-{uuid.uuid4().hex[:10]}@example.com"
+    password = "a sufficiently long passphrase " + uuid.uuid4().hex[:6]
+    response = httpx.post(
+        platform.gateway + "/api/auth/register",
+        json={"email": email, "password": password, "display_name": "Person"},
+    )
+    assert response.status_code == 201, response.text
+    return email, password
+
+
+def test_register_login_profile_and_addresses(platform: Platform) -> None:
+    email, password = _register(platform)
+    headers = bearer(platform, email, password)
+    me = httpx.get(platform.gateway + "/api/users/me", headers=headers)
+    assert me.status_code == 200
+    assert me.json()["email"] == email
+    address = {
+        "recipient": "Person",
+        "line1": "1 Market Street",
+        "city": "Lisbon",
+        "postal_code": "1100-001",
+        "country": "PT",
+    }
+    created = httpx.post(platform.gateway + "/api/users/me/addresses", json=address,
+                         headers=headers)  # fmt: skip
+    assert created.status_code == 201, created.text
+    listed = httpx.get(platform.gateway + "/api/users/me/addresses", headers=headers).json()
+    assert [a["city"] for a in listed["items"]] == ["Lisbon"]
+
+
+def test_one_user_cannot_read_another(platform: Platform) -> None:
+    alice = bearer(platform, *_register(platform))
+    bob = bearer(platform, *_register(platform))
+    bob_id = httpx.get(platform.gateway + "/api/users/me", headers=bob).json()["id"]
+    assert httpx.get(f"{platform.gateway}/api/users/{bob_id}", headers=alice).status_code == 404
+
+
+def test_role_cannot_be_mass_assigned(platform: Platform) -> None:
+    headers = bearer(platform, *_register(platform))
+    response = httpx.patch(platform.gateway + "/api/users/me", json={"role": "admin"},
+                           headers=headers)  # fmt: skip
+    assert response.status_code == 422
+    assert httpx.get(platform.gateway + "/api/users/me", headers=headers).json()["role"] == (
+        "customer"
+    )
+
+
+def test_logout_stops_the_access_token_within_a_second(platform: Platform) -> None:
+    headers = bearer(platform, *_register(platform))
+    assert httpx.get(platform.gateway + "/api/users/me", headers=headers).status_code == 200
+    assert httpx.post(platform.gateway + "/api/auth/logout", headers=headers).status_code == 204
+    time.sleep(1.0)
+    assert httpx.get(platform.gateway + "/api/users/me", headers=headers).status_code == 401
+
+
+def test_jwks_is_published_through_the_gateway(platform: Platform) -> None:
+    keys = httpx.get(platform.gateway + "/api/auth/.well-known/jwks.json").json()["keys"]
+    assert keys
+    assert all(key["kty"] == "OKP" and key["crv"] == "Ed25519" for key in keys)
