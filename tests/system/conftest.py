@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,16 +72,16 @@ def stop_platform(process: subprocess.Popen[bytes], timeout: float = 30.0) -> in
     return process.returncode
 
 
-@pytest.fixture(scope="session")
-def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    """The whole platform on embedded defaults, seeded, for the session."""
-    root = tmp_path_factory.mktemp("platform")
+@contextmanager
+def launch(root: Path, extra_env: dict[str, str] | None = None) -> Iterator[Platform]:
+    """Run `bazaar up` in `root` on free ports until the block ends."""
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("BAZAAR_")},
         **isolated_env(root / "var"),
         "BAZAAR_WORKERS": "1",
         "BAZAAR_THREADS": "4",
         "BAZAAR_LOG_JSON": "false",
+        **(extra_env or {}),
     }
     log = root / "platform.log"
     process = start_platform(root, env, log)
@@ -89,7 +90,14 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
         wait_until_up(running)
         yield running
     finally:
-        stop_platform(running.process)  # the test that restarts the platform replaces it
+        stop_platform(running.process)  # a test that restarts the platform replaces it
+
+
+@pytest.fixture(scope="session")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    """The whole platform on embedded defaults, seeded, for the session."""
+    with launch(tmp_path_factory.mktemp("platform")) as running:
+        yield running
 
 
 @pytest.fixture
