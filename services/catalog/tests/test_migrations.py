@@ -2,66 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
 
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
 from catalog.models import Base
 from catalog.service import SERVICE
-from chassis import migrations
 from chassis.db import create_db_engine
-from chassis.testing import fresh_postgres_database
+from chassis.testing import assert_migrations_round_trip, fresh_postgres_database
 
 assert SERVICE.migrations is not None
 SCRIPTS = SERVICE.migrations
-
-# Columns and indexes only PostgreSQL has (full-text search); the models stay portable.
+TABLES = {"categories", "products"}
+# Full-text search exists on PostgreSQL only; the models stay portable.
 POSTGRES_ONLY = {"search_vector", "ix_products_search"}
 
 
-def _diff(url: str) -> list[Any]:
-    engine = create_db_engine(url, pooled=False)
-    try:
-        with engine.connect() as connection:
-            context = MigrationContext.configure(
-                connection, opts={"compare_type": True, "include_name": _included}
-            )
-            return list(compare_metadata(context, Base.metadata))
-    finally:
-        engine.dispose()
+def test_migrations_round_trip_on_sqlite(tmp_path: Path) -> None:
+    assert_migrations_round_trip(SCRIPTS, f"sqlite:///{tmp_path / 'c.db'}", Base.metadata, TABLES)
 
 
-def _included(name: str | None, kind: str, _: Any) -> bool:
-    return name not in POSTGRES_ONLY
-
-
-def _tables(url: str) -> set[str]:
-    engine = create_db_engine(url, pooled=False)
-    try:
-        return set(inspect(engine).get_table_names())
-    finally:
-        engine.dispose()
-
-
-def _round_trip(url: str) -> None:
-    migrations.upgrade(SCRIPTS, url)
-    assert {"categories", "products", "alembic_version"} <= _tables(url)
-    assert _diff(url) == []
-    migrations.downgrade(SCRIPTS, url, "base")
-    assert _tables(url) <= {"alembic_version"}
-    migrations.upgrade(SCRIPTS, url)
-    assert _diff(url) == []
-
-
-def test_migrations_round_trip_on_sqlite(tmp_path: Any) -> None:
-    _round_trip(f"sqlite:///{tmp_path / 'catalog.db'}")
-
-
-def test_migrations_round_trip_on_postgresql() -> None:
+def test_migrations_round_trip_on_postgresql_with_full_text_search() -> None:
     with fresh_postgres_database() as url:
-        _round_trip(url)
+        assert_migrations_round_trip(SCRIPTS, url, Base.metadata, TABLES, ignore=POSTGRES_ONLY)
         engine = create_db_engine(url, pooled=False)
         try:
             columns = {c["name"] for c in inspect(engine).get_columns("products")}

@@ -212,3 +212,58 @@ def redis_url() -> str:
     finally:
         client.close()
     return url
+
+
+def table_names(url: str) -> set[str]:
+    """The tables a database has now."""
+    from sqlalchemy import inspect
+
+    from chassis.db import create_db_engine
+
+    engine = create_db_engine(url, pooled=False)
+    try:
+        return set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def assert_migrations_round_trip(
+    scripts: Any,
+    url: str,
+    metadata: Any,
+    tables: set[str],
+    *,
+    ignore: frozenset[str] | set[str] = frozenset(),
+) -> None:
+    """Upgrade, compare with the models, downgrade to nothing, upgrade again.
+
+    `ignore` names columns or indexes only one dialect has (kept out of the models).
+    """
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from chassis import migrations
+    from chassis.db import create_db_engine
+
+    def differences() -> list[Any]:
+        engine = create_db_engine(url, pooled=False)
+        try:
+            with engine.connect() as connection:
+                context = MigrationContext.configure(
+                    connection,
+                    opts={
+                        "compare_type": True,
+                        "include_name": lambda name, _kind, _parents: name not in ignore,
+                    },
+                )
+                return list(compare_metadata(context, metadata))
+        finally:
+            engine.dispose()
+
+    migrations.upgrade(scripts, url)
+    assert {*tables, "alembic_version"} <= table_names(url)  # noqa: S101 - a test helper
+    assert differences() == []  # noqa: S101
+    migrations.downgrade(scripts, url, "base")
+    assert table_names(url) <= {"alembic_version"}  # noqa: S101
+    migrations.upgrade(scripts, url)
+    assert differences() == []  # noqa: S101
