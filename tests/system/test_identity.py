@@ -31,7 +31,7 @@ def test_register_login_profile_and_addresses(platform: Platform) -> None:
     assert me.status_code == 200
     assert me.json()["email"] == email
     address = {
-        "recipient": "Person",
+        "name": "Person",
         "line1": "1 Market Street",
         "city": "Lisbon",
         "postal_code": "1100-001",

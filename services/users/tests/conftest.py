@@ -107,7 +107,7 @@ def make_address(session: Session, owner: Profile, **overrides: Any) -> Address:
     n = next(_sequence)
     fields: dict[str, Any] = {
         "id": str(uuid.uuid4()),
-        "recipient": f"Recipient {n}",
+        "name": f"Recipient {n}",
         "line1": f"{n} Market Street",
         "city": "Lisbon",
         "postal_code": "1100-148",

@@ -32,7 +32,7 @@ def test_the_database_refuses_a_second_default_address(session: Session) -> None
         Address(
             id=str(uuid.uuid4()),
             user_id=ann.id,
-            recipient="Ann",
+            name="Ann",
             line1="1 Main St",
             city="Lisbon",
             postal_code="1000-001",

@@ -50,7 +50,7 @@ class Address(TimestampMixin, Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     user_id: Mapped[str] = mapped_column(ForeignKey("profiles.id", ondelete="CASCADE"), index=True)
     label: Mapped[str | None] = mapped_column(String(40), nullable=True)
-    recipient: Mapped[str] = mapped_column(String(120))
+    name: Mapped[str] = mapped_column(String(120))
     line1: Mapped[str] = mapped_column(String(200))
     line2: Mapped[str | None] = mapped_column(String(200), nullable=True)
     city: Mapped[str] = mapped_column(String(100))

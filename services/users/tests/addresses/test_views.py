@@ -21,7 +21,7 @@ def new_address(**overrides: Any) -> dict[str, Any]:
     """A valid AddressCreate body."""
     return {
         "label": "Home",
-        "recipient": "Ann Smith",
+        "name": "Ann Smith",
         "line1": "221B Baker Street",
         "city": "London",
         "postal_code": "NW1 6XE",
@@ -83,7 +83,7 @@ def test_patch_changes_only_the_given_fields_and_null_clears_optional_ones(
     assert response.status_code == 200
     body = response.get_json()
     assert (body["city"], body["line2"], body["label"]) == ("Porto", None, "Work")
-    assert body["recipient"] == address.recipient
+    assert body["name"] == address.name
 
 
 def test_delete_removes_the_address(
@@ -200,8 +200,8 @@ def test_addresses_need_a_token(client: FlaskClient) -> None:
         {"country": "ZZ"},
         {"country": "GBR"},
         {"country": "G1"},
-        {"recipient": ""},
-        {"recipient": "x" * 121},
+        {"name": ""},
+        {"name": "x" * 121},
         {"line1": "two\nlines"},
         {"city": None},
         {"postal_code": "!!!"},
@@ -221,7 +221,7 @@ def test_invalid_address_bodies_are_422(
 
 @pytest.mark.parametrize(
     "changes",
-    [{"recipient": None}, {"country": None}, {"is_default": None}, {"user_id": "x"}, {"id": "x"}],
+    [{"name": None}, {"country": None}, {"is_default": None}, {"user_id": "x"}, {"id": "x"}],
 )
 def test_invalid_address_changes_are_422_and_change_nothing(
     client: FlaskClient,
@@ -236,7 +236,7 @@ def test_invalid_address_changes_are_422_and_change_nothing(
     session.expire_all()
     after = session.get(Address, address.id)
     assert after is not None
-    assert (after.user_id, after.recipient, after.country) == (ann.id, address.recipient, "PT")
+    assert (after.user_id, after.name, after.country) == (ann.id, address.name, "PT")
 
 
 def test_address_ids_that_are_not_uuids_are_404(

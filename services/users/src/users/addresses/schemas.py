@@ -41,7 +41,7 @@ class AddressCreate(Model):
     """A new address of the caller; `is_default` makes it the only default one."""
 
     label: Label | None = Field(default=None, description='e.g. "Home"')
-    recipient: Recipient
+    name: Recipient
     line1: AddressLine
     line2: AddressLine | None = None
     city: City
@@ -53,14 +53,14 @@ class AddressCreate(Model):
 
 
 # Fields every address has: in an update they may be left out but not set to null.
-_REQUIRED = ("recipient", "line1", "city", "postal_code", "country", "is_default")
+_REQUIRED = ("name", "line1", "city", "postal_code", "country", "is_default")
 
 
 class AddressUpdate(Model):
     """Changes to an address; fields left out stay as they are, null clears optional ones."""
 
     label: Label | None = None
-    recipient: Recipient | SkipJsonSchema[None] = None
+    name: Recipient | SkipJsonSchema[None] = None
     line1: AddressLine | SkipJsonSchema[None] = None
     line2: AddressLine | None = None
     city: City | SkipJsonSchema[None] = None
@@ -83,7 +83,7 @@ class AddressRead(Model):
 
     id: str
     label: str | None
-    recipient: str
+    name: str
     line1: str
     line2: str | None
     city: str

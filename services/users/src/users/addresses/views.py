@@ -22,7 +22,7 @@ def render(address: Address) -> AddressRead:
     return AddressRead(
         id=address.id,
         label=address.label,
-        recipient=address.recipient,
+        name=address.name,
         line1=address.line1,
         line2=address.line2,
         city=address.city,

@@ -48,7 +48,7 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("label", sa.String(40), nullable=True),
-        sa.Column("recipient", sa.String(120), nullable=False),
+        sa.Column("name", sa.String(120), nullable=False),
         sa.Column("line1", sa.String(200), nullable=False),
         sa.Column("line2", sa.String(200), nullable=True),
         sa.Column("city", sa.String(100), nullable=False),
