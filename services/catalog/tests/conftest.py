@@ -4,59 +4,23 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
-from catalog import create_app
 from catalog.models import Category, Product
 from catalog.service import SERVICE
-from catalog.settings import CatalogSettings
-from chassis import migrations
-from chassis.testing import TokenMinter, rolled_back
+from chassis.registry import ServiceSpec
+from chassis.testing import TokenMinter
 
 _sequence = itertools.count(1)
 
 
 @pytest.fixture(scope="session")
-def migrated_url(database_url: str) -> str:
-    """The session's database, migrated to head once."""
-    assert SERVICE.migrations is not None
-    migrations.upgrade(SERVICE.migrations, database_url)
-    return database_url
-
-
-@pytest.fixture
-def settings(migrated_url: str, token_minter: TokenMinter) -> CatalogSettings:
-    """Settings pointing at the test database and trusting the test token minter."""
-    return CatalogSettings(
-        env="test", database_url=migrated_url, jwt_public_key=token_minter.public_pem
-    )
-
-
-@pytest.fixture
-def app(settings: CatalogSettings) -> Iterator[Any]:
-    """The catalog app; everything it writes is rolled back after the test."""
-    app = create_app(settings)
-    with rolled_back(app):
-        yield app
-
-
-@pytest.fixture
-def client(app: Any) -> FlaskClient:
-    """A test client for the app."""
-    return app.test_client()
-
-
-@pytest.fixture
-def session(app: Any) -> Iterator[Session]:
-    """A session on the test transaction, for factories and checks."""
-    session = app.extensions["bazaar"].db.session_factory()
-    yield session
-    session.close()
+def service_spec() -> ServiceSpec:
+    """The service under test; chassis.testing builds its app, client and session."""
+    return SERVICE
 
 
 @pytest.fixture

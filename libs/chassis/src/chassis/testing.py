@@ -267,3 +267,70 @@ def assert_migrations_round_trip(
     assert table_names(url) <= {"alembic_version"}  # noqa: S101
     migrations.upgrade(scripts, url)
     assert differences() == []  # noqa: S101
+
+
+# -- fixtures for a Flask service: its conftest only says which service it is -----------
+#
+#     @pytest.fixture(scope="session")
+#     def service_spec() -> ServiceSpec:
+#         return SERVICE
+#
+# and gets `migrated_url`, `settings`, `app`, `client` and `session`; any of them can be
+# overridden in the conftest (auth's app, say, needs a users stand-in).
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+@pytest.fixture(scope="session")
+def migrated_url(database_url: str, service_spec: Any) -> str:
+    """The session's database, migrated to head once."""
+    from chassis import migrations
+
+    if service_spec.migrations is not None:
+        migrations.upgrade(service_spec.migrations, database_url)
+    return database_url
+
+
+@pytest.fixture
+def settings(migrated_url: str, token_minter: TokenMinter, service_spec: Any) -> Any:
+    """Settings pointing at the test database and trusting the test token minter."""
+    return service_spec.settings_class(
+        env="test", database_url=migrated_url, jwt_public_key=token_minter.public_pem
+    )
+
+
+@pytest.fixture
+def app(settings: Any, service_spec: Any) -> Iterator[Any]:
+    """The service's app; everything it writes is rolled back after the test."""
+    import importlib
+
+    module, _, factory = service_spec.app_factory.partition(":")
+    application = getattr(importlib.import_module(module), factory)(settings)
+    with rolled_back(application):
+        yield application
+
+
+@pytest.fixture
+def client(app: Any) -> Any:
+    """A test client for the app."""
+    return app.test_client()
+
+
+@pytest.fixture
+def session(app: Any) -> Iterator[Any]:
+    """A session on the test transaction, for factories and checks."""
+    db_session = app.extensions["bazaar"].db.session_factory()
+    yield db_session
+    db_session.close()
+
+
+def problem_of(response: Any, status: int, slug: str | None = None) -> dict[str, Any]:
+    """Assert a problem+json response with `status` (and type slug) and return its body."""
+    assert response.status_code == status, response.get_data(as_text=True)  # noqa: S101
+    assert response.mimetype == PROBLEM_MEDIA_TYPE  # noqa: S101
+    body: dict[str, Any] = response.get_json()
+    assert body["status"] == status  # noqa: S101
+    assert body["type"].startswith("/problems/")  # noqa: S101
+    if slug:
+        assert body["type"] == "/problems/" + slug  # noqa: S101
+    return body

@@ -9,23 +9,9 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
 from catalog.models import Category, Product
-from chassis.testing import TokenMinter
+from chassis.testing import TokenMinter, problem_of
 
 from ..conftest import make_category, make_product
-
-PROBLEM = "application/problem+json"
-
-
-def problem_of(response: Any, status: int, type_suffix: str | None = None) -> dict[str, Any]:
-    """Assert a problem+json response and return its body."""
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == PROBLEM
-    body: dict[str, Any] = response.get_json()
-    assert body["status"] == status
-    assert body["type"].startswith("/problems/")
-    if type_suffix:
-        assert body["type"] == "/problems/" + type_suffix
-    return body
 
 
 @pytest.fixture

@@ -10,11 +10,11 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from chassis.testing import TokenMinter
+from chassis.testing import TokenMinter, problem_of
 from users.addresses.service import MAX_ADDRESSES_PER_USER
 from users.models import Address, Profile
 
-from ..conftest import make_address, make_profile, problem_of, user_auth
+from ..conftest import make_address, make_profile, user_auth
 
 
 def new_address(**overrides: Any) -> dict[str, Any]:

@@ -11,10 +11,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from chassis.testing import TokenMinter
+from chassis.testing import TokenMinter, problem_of
 from users.models import Address, Profile
 
-from ..conftest import make_address, make_profile, problem_of, user_auth
+from ..conftest import make_address, make_profile, user_auth
 
 
 def new_profile(**overrides: Any) -> dict[str, Any]:
