@@ -26,13 +26,15 @@ class ServiceSpec:
     app_factory: str  # "module:function", called with no arguments by the server
     settings_class: type[ServiceSettings]
     migrations: Path | None = None
-    seed: Callable[[ServiceSettings], int] | None = None
+    # Hooks take the service's own settings class (built from `settings_class`), so they are
+    # typed `Callable[..., X]`: a subclass parameter cannot satisfy `[ServiceSettings]`.
+    seed: Callable[..., int] | None = None
     start_order: int = 50  # lower starts first; the gateway starts last
     commands: tuple[click.Group, ...] = ()  # extra `bazaar <group> ...` commands
     # Environment the other services get from `bazaar up` (e.g. where to find the JWKS).
-    platform_env: Callable[[ServiceSettings], dict[str, str]] | None = None
+    platform_env: Callable[..., dict[str, str]] | None = None
     # Lines `bazaar up` prints once everything runs (e.g. the demo accounts).
-    announce: Callable[[ServiceSettings], list[str]] | None = None
+    announce: Callable[..., list[str]] | None = None
 
 
 def discover(names: tuple[str, ...] = ()) -> dict[str, ServiceSpec]:

@@ -19,9 +19,9 @@ SERVICE = ServiceSpec(
     app_factory="auth:create_app",
     settings_class=AuthSettings,
     migrations=Path(__file__).parent / "migrations",
-    seed=seed_demo_accounts,  # type: ignore[arg-type]
+    seed=seed_demo_accounts,
     start_order=20,
     commands=(auth_group, keys_group, users_group),
-    platform_env=platform_env,  # type: ignore[arg-type]
-    announce=announce_demo_accounts,  # type: ignore[arg-type]
+    platform_env=platform_env,
+    announce=announce_demo_accounts,
 )

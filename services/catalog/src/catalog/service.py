@@ -12,6 +12,6 @@ SERVICE = ServiceSpec(
     app_factory="catalog:create_app",
     settings_class=CatalogSettings,
     migrations=Path(__file__).parent / "migrations",
-    seed=seed_demo_catalog,  # type: ignore[arg-type]
+    seed=seed_demo_catalog,
     start_order=10,
 )
