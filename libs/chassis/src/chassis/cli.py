@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from chassis import migrations
+from chassis.events.commands import events
 from chassis.registry import ServiceSpec, discover
 from chassis.settings import ServiceSettings
 from chassis.supervisor import Supervisor
@@ -131,6 +132,13 @@ def up(do_seed: bool) -> None:
     try:
         for spec in specs:
             _start(supervisor, spec, env, metrics_root / spec.name)
+        for spec in specs:
+            if spec.events is not None:
+                supervisor.start(
+                    f"{spec.name}-worker",
+                    [sys.executable, "-m", "chassis.cli", "events", "worker", spec.name],
+                    env,
+                )
         # Seeds run once every service answers: one service's demo data may need another.
         lines: list[str] = []
         for spec in specs:
@@ -189,6 +197,8 @@ def status() -> None:
         click.echo(f"{spec.name:10} {settings.base_url:28} {state}")
     raise SystemExit(1 if failing else 0)
 
+
+main.add_command(events)
 
 if __name__ == "__main__":
     main()

@@ -35,8 +35,35 @@ _PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 _METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
 
 
+_IDEMPOTENCY_PARAMETER = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": True,
+    "description": "A unique key (a UUID, say); a retry with the same key and body gets the "
+    "first answer again, with `Idempotent-Replayed: true`.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+}
+_IDEMPOTENCY_RESPONSES = {
+    "400": "Idempotency-Key missing or malformed",
+    "409": "A request with this Idempotency-Key is still running",
+    "422": "Idempotency-Key already used for a different request",
+}
+
+
+def _document_idempotency(operation: dict[str, Any]) -> None:
+    if not operation.pop("x-idempotent", False):
+        return
+    operation.setdefault("parameters", []).append(_IDEMPOTENCY_PARAMETER)
+    responses = operation.setdefault("responses", {})
+    for status, description in _IDEMPOTENCY_RESPONSES.items():
+        responses.setdefault(status, {"description": description})
+
+
 def document_problems(spec: dict[str, Any]) -> dict[str, Any]:
-    """Make every error response, and the default one, a problem document."""
+    """Make every error response, and the default one, a problem document.
+
+    Operations marked by `chassis.idempotency.idempotent` also get their header documented.
+    """
     components = spec.setdefault("components", {}).setdefault("schemas", {})
     components["Problem"] = PROBLEM_SCHEMA
     for name in ("HTTPError", "ValidationError"):
@@ -49,6 +76,7 @@ def document_problems(spec: dict[str, Any]) -> dict[str, Any]:
         for method, operation in path_item.items():
             if method not in _METHODS:
                 continue
+            _document_idempotency(operation)
             responses = operation.setdefault("responses", {})
             for status in list(responses):
                 if status != "default" and int(status) >= 400:

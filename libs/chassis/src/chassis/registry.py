@@ -12,6 +12,7 @@ from typing import Literal
 
 import click
 
+from chassis.events.spec import EventsSpec
 from chassis.settings import ServiceSettings
 
 ENTRY_POINT_GROUP = "bazaar.services"
@@ -35,6 +36,8 @@ class ServiceSpec:
     platform_env: Callable[..., dict[str, str]] | None = None
     # Lines `bazaar up` prints once everything runs (e.g. the demo accounts).
     announce: Callable[..., list[str]] | None = None
+    # Handlers and periodic tasks `bazaar events worker <name>` runs; None: no events.
+    events: EventsSpec | None = None
 
 
 def discover(names: tuple[str, ...] = ()) -> dict[str, ServiceSpec]:

@@ -334,3 +334,24 @@ def problem_of(response: Any, status: int, slug: str | None = None) -> dict[str,
     if slug:
         assert body["type"] == "/problems/" + slug  # noqa: S101
     return body
+
+
+RABBITMQ_ENV = "BAZAAR_TEST_RABBITMQ_URL"
+DEFAULT_RABBITMQ = "amqp://guest:guest@127.0.0.1:5672//"
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_url() -> str:
+    """A real RabbitMQ for the tests (BAZAAR_TEST_RABBITMQ_URL, else the local default)."""
+    from kombu.connection import Connection
+
+    url = os.environ.get(RABBITMQ_ENV, DEFAULT_RABBITMQ)
+    try:
+        with Connection(url, connect_timeout=2) as connection:
+            connection.ensure_connection(max_retries=1)
+    except Exception:
+        backend_missing(
+            f"RabbitMQ at {url.split('@')[-1]}",
+            f"Start it or set {RABBITMQ_ENV} to run these tests.",
+        )
+    return url

@@ -1,0 +1,141 @@
+"""The outbox relay: committed outbox rows go to the broker, then are marked published.
+
+It publishes with confirms, so a row is marked only once the broker has taken the
+message; a crash in between sends it again, and consumers drop the duplicate.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from typing import Any
+
+import sqlalchemy as sa
+from kombu.connection import Connection
+from kombu.messaging import Producer
+
+from chassis.db import Database
+from chassis.events.broker import EVENTS_EXCHANGE, declare
+from chassis.events.outbox import mark_published
+from chassis.events.tables import OUTBOX
+from chassis.logging import get_logger
+
+log = get_logger("chassis.events.relay")
+
+
+class OutboxRelay:
+    """Moves one service's outbox to the broker."""
+
+    def __init__(
+        self,
+        db: Database,
+        connection: Connection,
+        *,
+        batch_size: int = 200,
+        idle_interval: float = 0.05,
+        max_backoff: float = 5.0,
+    ) -> None:
+        self.db = db
+        self.connection = connection
+        self.batch_size = batch_size
+        self.idle_interval = idle_interval
+        self.max_backoff = max_backoff
+        self._producer: Producer | None = None
+        self._failed_after: list[int] = []
+
+    def _ensure_producer(self) -> Producer:
+        if self._producer is None:
+            self.connection.ensure_connection(max_retries=1)
+            channel = self.connection.default_channel
+            declare(channel)
+            self._producer = Producer(channel, exchange=EVENTS_EXCHANGE)
+        return self._producer
+
+    def close(self) -> None:
+        """Release the broker connection."""
+        self._producer = None
+        with contextlib.suppress(Exception):
+            self.connection.release()
+
+    def _reset(self) -> None:
+        self._producer = None
+        with contextlib.suppress(Exception):  # the connection is being thrown away
+            self.connection.release()
+        self.connection = self.connection.clone()
+
+    def _pending(self) -> Any:
+        return (
+            sa.select(OUTBOX.c.position, OUTBOX.c.event_id, OUTBOX.c.type, OUTBOX.c.body)
+            .where(OUTBOX.c.published_at.is_(None))
+            .order_by(OUTBOX.c.position)
+            .limit(self.batch_size)
+        )
+
+    def _publish(self, rows: Any) -> list[int]:
+        producer = self._ensure_producer()
+        sent: list[int] = []
+        try:
+            for row in rows:
+                producer.publish(
+                    row.body,
+                    routing_key=row.type,
+                    content_type="application/json",
+                    content_encoding="utf-8",
+                    delivery_mode=2,
+                    message_id=row.event_id,
+                    retry=False,
+                )
+                sent.append(row.position)
+        except Exception as exc:
+            # What the broker confirmed is still marked; the rest is sent next time.
+            exc.add_note(f"{len(sent)} of {len(rows)} events were sent")
+            self._failed_after = sent
+            raise
+        return sent
+
+    def relay_once(self) -> int:
+        """Publish up to one batch of pending rows; how many were published."""
+        if self.db.dialect == "postgresql":
+            # Rows stay locked while they are sent: two relays of one service share the
+            # work instead of sending rows twice.
+            with self.db.session() as session:
+                rows = session.execute(self._pending().with_for_update(skip_locked=True)).all()
+                return self._send_and_mark(session, rows)
+        # SQLite allows one writer; holding a transaction across the broker round trips
+        # would stall the service's writes, so read, send, then mark in a new transaction.
+        with self.db.session() as session:
+            rows = session.execute(self._pending()).all()
+        with self.db.session() as session:
+            return self._send_and_mark(session, rows)
+
+    def _send_and_mark(self, session: Any, rows: Any) -> int:
+        if not rows:
+            return 0
+        self._failed_after = []
+        try:
+            sent = self._publish(rows)
+        except Exception:
+            if self._failed_after:
+                mark_published(session, self._failed_after)
+                session.commit()
+            raise
+        mark_published(session, sent)
+        return len(sent)
+
+    def run(self, stop: threading.Event) -> None:
+        """Relay until `stop` is set; back off while the broker is unreachable."""
+        backoff = 0.0
+        while not stop.is_set():
+            try:
+                count = self.relay_once()
+                if backoff:
+                    log.info("relay reconnected")
+                backoff = 0.0
+            except Exception as exc:
+                backoff = min(self.max_backoff, backoff * 2 or 0.25)
+                log.warning("relay failed; retrying", error=repr(exc), retry_in=backoff)
+                self._reset()
+                stop.wait(backoff)
+                continue
+            if count < self.batch_size:
+                stop.wait(self.idle_interval)
