@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from chassis.db import Database
 from chassis.events import Event, add_event_tables, outbox_events, publish, was_handled
-from chassis.events.broker import connect, dead_queue, service_queue
+from chassis.events.broker import Topology, connect
 from chassis.events.consumer import EventConsumer
 from chassis.events.deadletters import list_dead_letters, replay_dead_letters
 from chassis.events.relay import OutboxRelay
@@ -64,7 +64,11 @@ def cleanup(settings: EventSettings, service: str) -> Iterator[None]:
     yield
     with connect(settings) as connection:
         channel = connection.default_channel
-        for queue in (service_queue(service, ("stock.changed",)), dead_queue(service)):
+        topology = Topology()
+        for queue in (
+            topology.service_queue(service, ["stock.changed"]),
+            topology.dead_queue(service),
+        ):
             queue.bind(channel).delete()
 
 
@@ -232,14 +236,12 @@ def test_a_message_that_is_not_an_event_goes_straight_to_the_dead_letters(
 ) -> None:
     from kombu.messaging import Producer
 
-    from chassis.events.broker import queue_name
-
     recorder = Recorder()
     stop = run_consumer(settings, db, service, recorder)
     try:
         with connect(settings) as connection:
             Producer(connection.default_channel).publish(
-                {"hello": "world"}, exchange="", routing_key=queue_name(service)
+                {"hello": "world"}, exchange="", routing_key=Topology().queue_name(service)
             )
 
         def parked() -> bool:

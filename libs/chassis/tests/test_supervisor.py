@@ -78,6 +78,19 @@ def test_failed_names_the_first_child_that_exited(supervisor: Supervisor) -> Non
     assert sleeper.process is not None and sleeper.process.poll() is None
 
 
+def test_a_restartable_child_is_started_again_when_it_dies(
+    supervisor: Supervisor, out: io.StringIO
+) -> None:
+    worker = supervisor.start("worker", python("raise SystemExit(9)"), {}, restart=True)
+    assert worker.process is not None
+    first = worker.process
+    first.wait(timeout=10)
+
+    assert supervisor.failed() is None
+    assert worker.process is not first
+    assert "worker exited with code 9; restarting" in out.getvalue()
+
+
 def test_wait_returns_the_exit_code_of_a_dead_child(
     supervisor: Supervisor, out: io.StringIO
 ) -> None:

@@ -138,6 +138,7 @@ def up(do_seed: bool) -> None:
                     f"{spec.name}-worker",
                     [sys.executable, "-m", "chassis.cli", "events", "worker", spec.name],
                     env,
+                    restart=True,  # as an orchestrator would: a worker holds no state
                 )
         # Seeds run once every service answers: one service's demo data may need another.
         lines: list[str] = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -46,6 +46,8 @@ class ServiceSettings(BaseSettings):
     database_url: str = ""
     redis_url: str | None = None
     broker_url: str | None = None
+    # Prefix of exchange and queue names, so platforms can share one broker.
+    broker_namespace: str = Field(default="bazaar", pattern=r"^[a-z][a-z0-9_-]{0,31}$")
     jwt_public_key: str | None = None
     jwks_url: str | None = None
     jwt_issuer: str = "bazaar-auth"

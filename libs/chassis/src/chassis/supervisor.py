@@ -27,6 +27,8 @@ class Child:
     env: dict[str, str]
     process: subprocess.Popen[bytes] | None = None
     pump: threading.Thread | None = field(default=None, repr=False)
+    restart: bool = False  # start it again when it dies (event workers), else stop all
+    color: str = "0"
 
 
 class Supervisor:
@@ -38,22 +40,27 @@ class Supervisor:
         self._write_lock = threading.Lock()
         self._width = 8
 
-    def start(self, name: str, argv: Sequence[str], env: dict[str, str]) -> Child:
+    def start(
+        self, name: str, argv: Sequence[str], env: dict[str, str], *, restart: bool = False
+    ) -> Child:
         """Start one child in its own process group."""
-        child = Child(name=name, argv=list(argv), env=env)
+        child = Child(name=name, argv=list(argv), env=env, restart=restart)
+        child.color = COLORS[len(self.children) % len(COLORS)]
+        self._width = max(self._width, len(name))
+        self._spawn(child)
+        self.children.append(child)
+        return child
+
+    def _spawn(self, child: Child) -> None:
         child.process = subprocess.Popen(  # noqa: S603 - argv built by us, not a shell
             child.argv,
-            env=env,
+            env=child.env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        color = COLORS[len(self.children) % len(COLORS)]
-        self._width = max(self._width, len(name))
-        child.pump = threading.Thread(target=self._pump, args=(child, color), daemon=True)
+        child.pump = threading.Thread(target=self._pump, args=(child, child.color), daemon=True)
         child.pump.start()
-        self.children.append(child)
-        return child
 
     def say(self, line: str) -> None:
         """Print a line of the supervisor's own."""
@@ -89,9 +96,15 @@ class Supervisor:
         return False
 
     def failed(self) -> Child | None:
-        """The first child that has exited, if any."""
+        """The first child that has exited and is not restarted, if any."""
         for child in self.children:
             if child.process is not None and child.process.poll() is not None:
+                if child.restart:
+                    self.say(
+                        f"{child.name} exited with code {child.process.returncode}; restarting"
+                    )
+                    self._spawn(child)
+                    continue
                 return child
         return None
 

@@ -20,6 +20,8 @@ DEFAULT_UPSTREAMS = {
     "catalog": "http://127.0.0.1:8001",
     "auth": "http://127.0.0.1:8002",
     "users": "http://127.0.0.1:8003",
+    "orders": "http://127.0.0.1:8004",
+    "payments": "http://127.0.0.1:8005",
 }
 
 

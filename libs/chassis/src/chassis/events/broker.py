@@ -8,62 +8,80 @@ platform. The topology and every call on it are the same on both.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from kombu.connection import Connection
-from kombu.entity import Exchange, Queue
+from kombu.entity import Exchange, Queue, binding
 
 from chassis.settings import ServiceSettings
 
-EVENTS_EXCHANGE = Exchange("bazaar.events", type="topic", durable=True)
-DEAD_EXCHANGE = Exchange("bazaar.dead", type="direct", durable=True)
 POLLING_INTERVAL = 0.05  # seconds between polls of the embedded transport
 
 
-def queue_name(service: str) -> str:
-    """The queue a service consumes its events from."""
-    return f"{service}.events"
+@dataclass(frozen=True)
+class Topology:
+    """Exchange and queue names under one namespace (`BAZAAR_BROKER_NAMESPACE`).
 
-
-def dead_queue_name(service: str) -> str:
-    """The queue a service's failed events are parked in."""
-    return f"{service}.dead"
-
-
-def service_queue(service: str, event_types: list[str] | tuple[str, ...]) -> Queue:
-    """A service's durable queue, bound to each event type it handles.
-
-    On RabbitMQ a message the service rejects goes to the dead letter exchange; the
-    consumer also dead-letters explicitly, which works on every transport.
+    Two platforms sharing one broker (staging beside production, parallel test runs)
+    never see each other's messages when their namespaces differ.
     """
-    bindings = [_binding(t) for t in sorted(event_types)]
-    return Queue(
-        queue_name(service),
-        exchange=EVENTS_EXCHANGE,
-        bindings=bindings,
-        durable=True,
-        queue_arguments={
-            "x-dead-letter-exchange": DEAD_EXCHANGE.name,
-            "x-dead-letter-routing-key": queue_name(service),
-        },
-    )
+
+    namespace: str = "bazaar"
+
+    @property
+    def events_exchange(self) -> Exchange:
+        """The topic exchange every event is published to, routed by its type."""
+        return Exchange(f"{self.namespace}.events", type="topic", durable=True)
+
+    @property
+    def dead_exchange(self) -> Exchange:
+        """Where failed messages go, routed by the name of the queue they failed in."""
+        return Exchange(f"{self.namespace}.dead", type="direct", durable=True)
+
+    def queue_name(self, service: str) -> str:
+        """The queue a service consumes its events from."""
+        return f"{self.namespace}.{service}.events"
+
+    def service_queue(self, service: str, event_types: Iterable[str]) -> Queue:
+        """A service's durable queue, bound to each event type it handles.
+
+        On RabbitMQ a message the service rejects goes to the dead letter exchange; the
+        consumer also dead-letters explicitly, which works on every transport.
+        """
+        exchange = self.events_exchange
+        return Queue(
+            self.queue_name(service),
+            exchange=exchange,
+            bindings=[binding(exchange, routing_key=t) for t in sorted(event_types)],
+            durable=True,
+            queue_arguments={
+                "x-dead-letter-exchange": self.dead_exchange.name,
+                "x-dead-letter-routing-key": self.queue_name(service),
+            },
+        )
+
+    def dead_queue(self, service: str) -> Queue:
+        """A service's dead letter queue."""
+        return Queue(
+            f"{self.namespace}.{service}.dead",
+            exchange=self.dead_exchange,
+            routing_key=self.queue_name(service),
+            durable=True,
+        )
+
+    def declare(self, channel: Any, *queues: Queue) -> None:
+        """Declare both exchanges and the given queues on a channel (idempotent everywhere)."""
+        entities: tuple[Any, ...] = (self.events_exchange, self.dead_exchange, *queues)
+        for entity in entities:
+            entity.bind(channel).declare()
 
 
-def _binding(event_type: str) -> Any:
-    from kombu.entity import binding
-
-    return binding(EVENTS_EXCHANGE, routing_key=event_type)
-
-
-def dead_queue(service: str) -> Queue:
-    """A service's dead letter queue."""
-    return Queue(
-        dead_queue_name(service),
-        exchange=DEAD_EXCHANGE,
-        routing_key=queue_name(service),
-        durable=True,
-    )
+def topology_of(settings: ServiceSettings) -> Topology:
+    """The topology named by the settings."""
+    return Topology(settings.broker_namespace)
 
 
 def embedded_folder(settings: ServiceSettings) -> Path:
@@ -95,9 +113,3 @@ def connect(settings: ServiceSettings) -> Connection:
             "polling_interval": POLLING_INTERVAL,
         },
     )
-
-
-def declare(channel: Any, *entities: Any) -> None:
-    """Declare the exchanges and the given queues on a channel (idempotent everywhere)."""
-    for entity in (EVENTS_EXCHANGE, DEAD_EXCHANGE, *entities):
-        entity.bind(channel).declare()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from chassis.events.broker import connect
+from chassis.events.broker import connect, topology_of
 from chassis.events.deadletters import list_dead_letters, replay_dead_letters
 from chassis.registry import ServiceSpec, discover
 
@@ -39,9 +39,9 @@ def worker(service: str) -> None:
 @click.argument("service")
 def dlq(service: str) -> None:
     """List SERVICE's dead-lettered events (they stay queued)."""
-    spec = _spec(service)
-    with connect(spec.settings_class()) as connection:
-        letters = list_dead_letters(connection, service)
+    settings = _spec(service).settings_class()
+    with connect(settings) as connection:
+        letters = list_dead_letters(connection, service, topology_of(settings))
     for letter in letters:
         click.echo(
             f"{letter.event_id}  {letter.type}  attempts={letter.attempts}  "
@@ -55,9 +55,11 @@ def dlq(service: str) -> None:
 @click.option("--id", "event_ids", multiple=True, help="Only these event ids (default: all).")
 def replay(service: str, event_ids: tuple[str, ...]) -> None:
     """Send SERVICE's dead-lettered events through its handlers again."""
-    spec = _spec(service)
-    with connect(spec.settings_class()) as connection:
-        replayed = replay_dead_letters(connection, service, set(event_ids) or None)
+    settings = _spec(service).settings_class()
+    with connect(settings) as connection:
+        replayed = replay_dead_letters(
+            connection, service, set(event_ids) or None, topology_of(settings)
+        )
     for letter in replayed:
         click.echo(f"replayed {letter.event_id}  {letter.type}")
     click.echo(f"{len(replayed)} event(s) replayed for {service}")

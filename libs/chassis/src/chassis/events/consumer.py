@@ -19,7 +19,7 @@ from kombu.mixins import ConsumerMixin
 from pydantic import ValidationError
 
 from chassis.db import Database, utcnow
-from chassis.events.broker import DEAD_EXCHANGE, dead_queue, declare, queue_name, service_queue
+from chassis.events.broker import Topology
 from chassis.events.contracts import ContractViolation
 from chassis.events.envelope import Event
 from chassis.events.inbox import Handler, handle_once
@@ -41,6 +41,7 @@ class EventConsumer(ConsumerMixin):
         handlers: dict[str, Handler],
         retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
         prefetch: int = 16,
+        topology: Topology | None = None,
     ) -> None:
         self.connection = connection
         self.service = service
@@ -48,7 +49,8 @@ class EventConsumer(ConsumerMixin):
         self.handlers = handlers
         self.retry_delays = tuple(retry_delays)
         self.prefetch = prefetch
-        self.queue: Queue = service_queue(service, tuple(handlers))
+        self.topology = topology or Topology()
+        self.queue: Queue = self.topology.service_queue(service, handlers)
         self.ready = threading.Event()  # set once the queue is declared and consumed
 
     def on_consume_ready(self, connection: Any, channel: Any, consumers: Any, **_: Any) -> None:
@@ -62,7 +64,7 @@ class EventConsumer(ConsumerMixin):
 
     def get_consumers(self, consumer_class: Any, channel: Any) -> list[Consumer]:
         """One consumer on the service's queue (declared, with its dead letter queue)."""
-        declare(channel, self.queue, dead_queue(self.service))
+        self.topology.declare(channel, self.queue, self.topology.dead_queue(self.service))
         consumer = consumer_class(
             queues=[self.queue],
             callbacks=[self.on_message],
@@ -122,10 +124,10 @@ class EventConsumer(ConsumerMixin):
                 "x-original-routing-key": message.delivery_info.get("routing_key", ""),
             }
         )
-        producer = Producer(message.channel, exchange=DEAD_EXCHANGE)
+        producer = Producer(message.channel, exchange=self.topology.dead_exchange)
         producer.publish(
             message.body,
-            routing_key=queue_name(self.service),
+            routing_key=self.topology.queue_name(self.service),
             content_type=message.content_type or "application/json",
             content_encoding=message.content_encoding or "utf-8",
             headers=headers,

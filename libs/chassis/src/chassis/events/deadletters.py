@@ -8,7 +8,7 @@ from typing import Any
 from kombu.connection import Connection
 from kombu.messaging import Producer
 
-from chassis.events.broker import dead_queue, declare, queue_name
+from chassis.events.broker import Topology
 from chassis.events.envelope import Event
 
 
@@ -42,19 +42,21 @@ def _describe(message: Any) -> DeadLetter:
     )
 
 
-def _drain(connection: Connection, service: str) -> tuple[Any, list[Any]]:
+def _drain(connection: Connection, service: str, topology: Topology) -> tuple[Any, list[Any]]:
     channel = connection.default_channel
-    queue = dead_queue(service).bind(channel)
-    declare(channel, queue)
+    queue = topology.dead_queue(service).bind(channel)
+    topology.declare(channel, queue)
     messages = []
     while (message := queue.get(no_ack=False)) is not None:
         messages.append(message)
     return channel, messages
 
 
-def list_dead_letters(connection: Connection, service: str) -> list[DeadLetter]:
+def list_dead_letters(
+    connection: Connection, service: str, topology: Topology | None = None
+) -> list[DeadLetter]:
     """Every message on the service's dead letter queue; they stay there."""
-    _, messages = _drain(connection, service)
+    _, messages = _drain(connection, service, topology or Topology())
     letters = [_describe(m) for m in messages]
     for message in messages:
         message.requeue()
@@ -62,13 +64,17 @@ def list_dead_letters(connection: Connection, service: str) -> list[DeadLetter]:
 
 
 def replay_dead_letters(
-    connection: Connection, service: str, event_ids: set[str] | None = None
+    connection: Connection,
+    service: str,
+    event_ids: set[str] | None = None,
+    topology: Topology | None = None,
 ) -> list[DeadLetter]:
     """Send parked messages (all, or those with the given event ids) back to the service.
 
     They go to the service's own queue only, not to every subscriber of their type.
     """
-    channel, messages = _drain(connection, service)
+    topology = topology or Topology()
+    channel, messages = _drain(connection, service, topology)
     producer = Producer(channel)
     replayed = []
     for message in messages:
@@ -80,7 +86,7 @@ def replay_dead_letters(
         producer.publish(
             letter.body,
             exchange="",
-            routing_key=queue_name(service),
+            routing_key=topology.queue_name(service),
             content_type="application/json",
             content_encoding="utf-8",
             headers=headers,

@@ -15,7 +15,7 @@ from kombu.connection import Connection
 from kombu.messaging import Producer
 
 from chassis.db import Database
-from chassis.events.broker import EVENTS_EXCHANGE, declare
+from chassis.events.broker import Topology
 from chassis.events.outbox import mark_published
 from chassis.events.tables import OUTBOX
 from chassis.logging import get_logger
@@ -34,7 +34,9 @@ class OutboxRelay:
         batch_size: int = 200,
         idle_interval: float = 0.05,
         max_backoff: float = 5.0,
+        topology: Topology | None = None,
     ) -> None:
+        self.topology = topology or Topology()
         self.db = db
         self.connection = connection
         self.batch_size = batch_size
@@ -47,8 +49,8 @@ class OutboxRelay:
         if self._producer is None:
             self.connection.ensure_connection(max_retries=1)
             channel = self.connection.default_channel
-            declare(channel)
-            self._producer = Producer(channel, exchange=EVENTS_EXCHANGE)
+            self.topology.declare(channel)
+            self._producer = Producer(channel, exchange=self.topology.events_exchange)
         return self._producer
 
     def close(self) -> None:

@@ -7,7 +7,7 @@ import threading
 from collections.abc import Callable
 
 from chassis.db import Database
-from chassis.events.broker import connect
+from chassis.events.broker import connect, topology_of
 from chassis.events.consumer import EventConsumer
 from chassis.events.relay import OutboxRelay
 from chassis.events.spec import EventsSpec, PeriodicTask
@@ -42,7 +42,8 @@ class Worker:
 
     def start(self) -> None:
         """Start the relay, the consumer (when the service handles events) and the tasks."""
-        relay = OutboxRelay(self.db, connect(self.settings))
+        topology = topology_of(self.settings)
+        relay = OutboxRelay(self.db, connect(self.settings), topology=topology)
         self._thread("relay", lambda: relay.run(self.stop))
         handlers = self.events.handlers(self.settings) if self.events.handlers else {}
         if handlers:
@@ -51,6 +52,7 @@ class Worker:
                 service=self.settings.service_name,
                 db=self.db,
                 handlers=handlers,
+                topology=topology,
             )
             self._thread("consumer", lambda: consumer.run_until(self.stop))
         for task in self.events.tasks(self.settings) if self.events.tasks else []:
