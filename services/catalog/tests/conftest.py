@@ -7,10 +7,12 @@ import itertools
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from catalog.models import Category, Product
 from catalog.service import SERVICE
+from chassis.events import Event
 from chassis.registry import ServiceSpec
 from chassis.testing import TokenMinter
 
@@ -63,3 +65,29 @@ def make_product(session: Session, category: Category, **overrides: Any) -> Prod
     session.add(product)
     session.commit()
     return product
+
+
+def stock_of(session: Session, product: Product) -> int:
+    """The stock in the database now (the ORM object may be stale after bulk updates)."""
+    return session.execute(select(Product.stock).where(Product.id == product.id)).scalar_one()
+
+
+def order_placed(order_id: str, items: list[tuple[int, int]]) -> Event:
+    """An order.placed event as orders publishes it, for (product_id, quantity) items."""
+    return Event.new(
+        "order.placed",
+        {
+            "order_id": order_id,
+            "customer_id": "user-1",
+            "items": [{"product_id": p, "quantity": q} for p, q in items],
+            "total": {"amount": 1000 * len(items), "currency": "EUR"},
+            "payment_method_id": "pm-test",
+        },
+    )
+
+
+def order_cancelled(order_id: str, reason: str = "customer changed their mind") -> Event:
+    """An order.cancelled event as orders publishes it."""
+    return Event.new(
+        "order.cancelled", {"order_id": order_id, "customer_id": "user-1", "reason": reason}
+    )

@@ -13,7 +13,7 @@ from chassis.testing import assert_migrations_round_trip, fresh_postgres_databas
 
 assert SERVICE.migrations is not None
 SCRIPTS = SERVICE.migrations
-TABLES = {"categories", "products"}
+TABLES = {"categories", "products", "reservations", "reservation_items", "outbox", "inbox"}
 # Full-text search exists on PostgreSQL only; the models stay portable.
 POSTGRES_ONLY = {"search_vector", "ix_products_search"}
 

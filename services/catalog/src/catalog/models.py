@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from chassis.db import TimestampMixin, service_metadata
+from chassis.events import add_event_tables
 
 
 class Base(DeclarativeBase):
     """The catalog's own metadata: its tables live in its own database."""
 
     metadata = service_metadata()
+
+
+# The outbox (events catalog publishes) and inbox (events it has handled) share its database.
+add_event_tables(Base.metadata)
 
 
 class Category(TimestampMixin, Base):
@@ -49,3 +56,47 @@ class Product(TimestampMixin, Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
 
     category: Mapped[Category] = relationship(lazy="joined", innerjoin=True)
+
+
+class ReservationStatus(StrEnum):
+    """Where an order's stock reservation stands."""
+
+    RESERVED = "reserved"  # every item was taken from stock and is held for the order
+    REJECTED = "rejected"  # nothing was taken (missing, inactive or short product)
+    RELEASED = "released"  # the order was cancelled and its items went back to stock
+    # A tombstone: order.cancelled arrived before order.placed, so a late placed takes nothing.
+    CANCELLED = "cancelled"
+
+
+class Reservation(TimestampMixin, Base):
+    """The stock held for one order; at most one per order, whatever the events say."""
+
+    __tablename__ = "reservations"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('reserved', 'rejected', 'released', 'cancelled')", name="status_known"
+        ),
+    )
+
+    order_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
+
+    items: Mapped[list[ReservationItem]] = relationship(
+        cascade="all, delete-orphan",
+        order_by="ReservationItem.product_id",
+        lazy="selectin",
+    )
+
+
+class ReservationItem(Base):
+    """How many units of one product a reservation holds (or held, once released)."""
+
+    __tablename__ = "reservation_items"
+    __table_args__ = (CheckConstraint("quantity > 0", name="quantity_positive"),)
+
+    order_id: Mapped[str] = mapped_column(
+        ForeignKey("reservations.order_id", ondelete="CASCADE"), primary_key=True
+    )
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"), primary_key=True)
+    quantity: Mapped[int] = mapped_column(Integer)

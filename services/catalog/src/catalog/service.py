@@ -2,8 +2,10 @@
 
 from pathlib import Path
 
+from catalog.reservations.handlers import saga_handlers
 from catalog.seed import seed_demo_catalog
 from catalog.settings import CatalogSettings
+from chassis.events.spec import EventsSpec
 from chassis.registry import ServiceSpec
 
 SERVICE = ServiceSpec(
@@ -14,4 +16,5 @@ SERVICE = ServiceSpec(
     migrations=Path(__file__).parent / "migrations",
     seed=seed_demo_catalog,
     start_order=10,
+    events=EventsSpec(handlers=saga_handlers),
 )

@@ -9,6 +9,7 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
 from catalog.models import Category, Product
+from chassis.events import outbox_events
 from chassis.testing import TokenMinter, problem_of
 
 from ..conftest import make_category, make_product
@@ -366,3 +367,63 @@ def test_stock_adjustment_of_unknown_product_is_404(
 ) -> None:
     problem_of(client.post("/products/424242/stock-adjustments", json={"delta": 1, "reason": "x"},
                            headers=admin), 404)  # fmt: skip
+
+
+def published(session: Session, event_type: str) -> list[dict[str, Any]]:
+    """Payloads the requests so far put into the outbox, of one event type."""
+    return [event.payload for event in outbox_events(session, event_type=event_type)]
+
+
+def test_create_update_and_deactivate_publish_product_changed(
+    client: FlaskClient, session: Session, shelf: dict[str, Any], admin: dict[str, str]
+) -> None:
+    created = client.post("/products", json=new_product(), headers=admin).get_json()
+    url = f"/products/{created['id']}"
+    assert client.patch(url, json={"name": "Bigger Saw"}, headers=admin).status_code == 200
+    assert client.delete(url, headers=admin).status_code == 204
+    assert published(session, "product.changed") == [
+        {"product_id": created["id"], "change": "created"},
+        {"product_id": created["id"], "change": "updated"},
+        {"product_id": created["id"], "change": "deactivated"},
+    ]
+
+
+def test_only_real_changes_publish_product_changed(
+    client: FlaskClient, session: Session, shelf: dict[str, Any], admin: dict[str, str]
+) -> None:
+    hammer: Product = shelf["products"][0]
+    hidden: Product = shelf["products"][4]
+    url = f"/products/{hammer.id}"
+    assert client.patch(url, json={"name": "Hammer"}, headers=admin).status_code == 200
+    assert client.delete(f"/products/{hidden.id}", headers=admin).status_code == 204
+    assert published(session, "product.changed") == []
+    # Deactivating through PATCH says so; reactivating is an update.
+    client.patch(url, json={"active": False}, headers=admin)
+    client.patch(url, json={"active": True}, headers=admin)
+    assert [p["change"] for p in published(session, "product.changed")] == [
+        "deactivated",
+        "updated",
+    ]
+
+
+def test_failed_product_writes_publish_nothing(
+    client: FlaskClient, session: Session, shelf: dict[str, Any], admin: dict[str, str]
+) -> None:
+    existing: Product = shelf["products"][0]
+    problem_of(client.post("/products", json=new_product(sku=existing.sku), headers=admin), 409)
+    problem_of(client.post("/products", json=new_product("nowhere"), headers=admin), 422)
+    assert published(session, "product.changed") == []
+
+
+def test_stock_adjustments_publish_the_new_stock_level(
+    client: FlaskClient, session: Session, shelf: dict[str, Any], admin: dict[str, str]
+) -> None:
+    hammer: Product = shelf["products"][0]
+    url = f"/products/{hammer.id}/stock-adjustments"
+    client.post(url, json={"delta": 5, "reason": "delivery"}, headers=admin)
+    problem_of(client.post(url, json={"delta": -9, "reason": "too many"}, headers=admin), 409)
+    client.post(url, json={"delta": -8, "reason": "sold"}, headers=admin)
+    assert published(session, "stock.changed") == [
+        {"product_id": hammer.id, "stock": 8},
+        {"product_id": hammer.id, "stock": 0},
+    ]

@@ -6,7 +6,7 @@ import datetime as dt
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Select, and_, func, literal_column, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -15,9 +15,11 @@ from sqlalchemy.orm import Session
 from catalog.categories.service import get_by_slug
 from catalog.models import Category, Product
 from chassis.errors import Conflict, NotFound, ValidationFailed
+from chassis.events import publish
 from chassis.pagination import CursorCodec, Page, SortKey, keyset_page
 
 MAX_ID = 2**31 - 1
+ProductChange = Literal["created", "updated", "deactivated"]
 
 
 class ProductNotFound(NotFound):
@@ -157,6 +159,16 @@ def _flush_unique(session: Session, product: Product) -> None:
         raise DuplicateProduct("Another product has this SKU or slug.") from exc
 
 
+def publish_product_changed(session: Session, product: Product, change: ProductChange) -> None:
+    """Tell other services (caches, search) that a product changed, in this transaction."""
+    publish(session, "product.changed", {"product_id": product.id, "change": change})
+
+
+def publish_stock_changed(session: Session, *, product_id: int, stock: int) -> None:
+    """Tell other services a product's new stock level, in this transaction."""
+    publish(session, "stock.changed", {"product_id": product_id, "stock": stock})
+
+
 def create_product(*, session: Session, data: dict[str, Any]) -> Product:
     """Add a product; 409 on a taken SKU or slug, 422 on an unknown category."""
     price = data.pop("price")
@@ -168,12 +180,14 @@ def create_product(*, session: Session, data: dict[str, Any]) -> Product:
         category=_category(session, data["category"]),
     )
     _flush_unique(session, product)
+    publish_product_changed(session, product, "created")
     return product
 
 
 def update_product(*, session: Session, product_id: int, changes: dict[str, Any]) -> Product:
-    """Apply the given changes; fields not given are kept."""
+    """Apply the given changes; fields not given are kept. Publishes only a real change."""
     product = get_product(session=session, product_id=product_id, include_inactive=True)
+    was_active = product.active
     if "price" in changes:
         price = changes.pop("price")
         product.price_amount, product.currency = price["amount"], price["currency"]
@@ -181,15 +195,23 @@ def update_product(*, session: Session, product_id: int, changes: dict[str, Any]
         product.category = _category(session, changes.pop("category"))
     for field, value in changes.items():
         setattr(product, field, value)
+    # Net change only: a PATCH repeating the current values is not news to anyone.
+    changed = session.is_modified(product)
     _flush_unique(session, product)
+    if changed:
+        deactivated = was_active and not product.active
+        publish_product_changed(session, product, "deactivated" if deactivated else "updated")
     return product
 
 
 def deactivate_product(*, session: Session, product_id: int) -> None:
     """Hide a product from the public catalog; its data is kept."""
     product = get_product(session=session, product_id=product_id, include_inactive=True)
+    if not product.active:
+        return  # already hidden: deleting again is a no-op, and no event
     product.active = False
     session.flush()
+    publish_product_changed(session, product, "deactivated")
 
 
 def adjust_stock(*, session: Session, product_id: int, delta: int) -> Product:
@@ -206,4 +228,5 @@ def adjust_stock(*, session: Session, product_id: int, delta: int) -> Product:
             f"Stock is {product.stock}; cannot take {-delta}.", extra={"stock": product.stock}
         )
     session.refresh(product)
+    publish_stock_changed(session, product_id=product.id, stock=product.stock)
     return product
