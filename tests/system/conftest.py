@@ -7,8 +7,9 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import httpx
 import pytest
 
 from chassis.registry import isolated_env
+from chassis.testing import fresh_postgres_database
 
 
 @dataclass
@@ -100,6 +102,48 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
         yield running
 
 
+SERVICES_WITH_DATABASES = ("catalog", "auth", "users", "orders", "payments")
+
+
+@pytest.fixture(scope="session")
+def real_platform(
+    tmp_path_factory: pytest.TempPathFactory, redis_url: str, rabbitmq_url: str
+) -> Iterator[Platform]:
+    """`bazaar up` on PostgreSQL (a database per service), Redis and RabbitMQ.
+
+    Its broker names live under a namespace of their own, so a run never meets another
+    platform's messages on a shared RabbitMQ.
+    """
+    with ExitStack() as stack:
+        env = {
+            "BAZAAR_REDIS_URL": redis_url,
+            "BAZAAR_BROKER_URL": rabbitmq_url,
+            "BAZAAR_BROKER_NAMESPACE": "test-" + uuid.uuid4().hex[:10],
+        }
+        for service in SERVICES_WITH_DATABASES:
+            url = stack.enter_context(fresh_postgres_database(f"bazaar_system_{service}"))
+            env[f"BAZAAR_{service.upper()}_DATABASE_URL"] = url
+        stack.callback(delete_broker_namespace, rabbitmq_url, env["BAZAAR_BROKER_NAMESPACE"])
+        yield stack.enter_context(launch(tmp_path_factory.mktemp("real"), env))
+
+
+def delete_broker_namespace(url: str, namespace: str) -> None:
+    """Remove a test platform's exchanges and queues from the shared RabbitMQ."""
+    from kombu.connection import Connection
+
+    from chassis.events.broker import Topology
+    from chassis.registry import discover
+
+    topology = Topology(namespace)
+    with Connection(url, connect_timeout=5) as connection:
+        channel = connection.default_channel
+        for name in discover():
+            for queue in (topology.service_queue(name, ()), topology.dead_queue(name)):
+                queue.bind(channel).delete()
+        for exchange in (topology.events_exchange, topology.dead_exchange):
+            exchange.bind(channel).delete()
+
+
 @pytest.fixture
 def gateway(platform: Platform) -> Iterator[httpx.Client]:
     """An HTTP client pointed at the gateway."""
@@ -127,3 +171,11 @@ def bearer(platform: Platform, email: str, password: str) -> dict[str, str]:
     )
     assert response.status_code == 200, response.text
     return {"Authorization": "Bearer " + response.json()["access_token"]}
+
+
+@pytest.fixture(params=["embedded", "real"])
+def shop(request: pytest.FixtureRequest) -> Platform:
+    """The platform on each set of backends: embedded defaults, then PostgreSQL + RabbitMQ."""
+    name = "platform" if request.param == "embedded" else "real_platform"
+    platform: Platform = request.getfixturevalue(name)
+    return platform

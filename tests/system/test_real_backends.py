@@ -1,31 +1,16 @@
-"""The same platform on PostgreSQL (a database per service) and Redis, as in production."""
+"""The platform on PostgreSQL (a database per service), Redis and RabbitMQ, as in production."""
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import ExitStack
 
 import httpx
 import pytest
 
-from chassis.testing import fresh_postgres_database
-
-from .conftest import Platform, bearer, launch
+from .conftest import Platform, bearer
 
 pytestmark = pytest.mark.system
-
-
-@pytest.fixture(scope="module")
-def real_platform(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[Platform]:
-    """`bazaar up` with every database on PostgreSQL and Redis for revocations and limits."""
-    with ExitStack() as stack:
-        env = {"BAZAAR_REDIS_URL": redis_url}
-        for service in ("catalog", "auth", "users"):
-            url = stack.enter_context(fresh_postgres_database(f"bazaar_system_{service}"))
-            env[f"BAZAAR_{service.upper()}_DATABASE_URL"] = url
-        yield stack.enter_context(launch(tmp_path_factory.mktemp("real"), env))
 
 
 def test_readiness_reports_postgresql_and_redis(real_platform: Platform) -> None:

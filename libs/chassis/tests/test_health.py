@@ -68,6 +68,19 @@ def test_one_failing_check_fails_readiness_and_names_the_error_only() -> None:
     assert report["checks"]["database"]["status"] == "ok"
 
 
+def test_a_failing_advisory_check_is_reported_but_keeps_the_service_ready() -> None:
+    checks = HealthChecks()
+    checks.add("broker", failing_check, advisory=True)
+    checks.add("database", lambda: None)
+
+    ok, report = checks.run()
+
+    assert ok
+    assert report["status"] == "ok"
+    assert report["checks"]["broker"]["status"] == "failing"
+    assert report["checks"]["broker"]["advisory"] is True
+
+
 def test_no_checks_means_ready() -> None:
     assert HealthChecks().run() == (True, {"status": "ok", "checks": {}})
 

@@ -85,7 +85,9 @@ def init_service(app: Flask, settings: ServiceSettings) -> ServiceContext:
     ctx = ServiceContext(settings=settings, db=db, verifier=verifier_from_settings(settings))
     ctx.health.add("database", db.ping)
     for name, check in dependency_checks(settings.redis_url, settings.broker_url).items():
-        ctx.health.add(name, check)
+        # Requests never wait on the broker (events leave through the outbox), so a broker
+        # outage must not take the service out of its load balancer.
+        ctx.health.add(name, check, advisory=name == "broker")
     app.extensions["bazaar"] = ctx
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.config["SECRET_KEY"] = settings.secret_key.get_secret_value()

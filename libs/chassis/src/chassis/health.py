@@ -17,10 +17,13 @@ class HealthChecks:
     """Named dependency checks; each raises when its dependency is not usable."""
 
     checks: dict[str, Check] = field(default_factory=dict)
+    advisory: set[str] = field(default_factory=set)
 
-    def add(self, name: str, check: Check) -> None:
-        """Register a readiness check."""
+    def add(self, name: str, check: Check, *, advisory: bool = False) -> None:
+        """Register a readiness check; an advisory one is reported but never fails readiness."""
         self.checks[name] = check
+        if advisory:
+            self.advisory.add(name)
 
     def run(self) -> tuple[bool, dict[str, Any]]:
         """Run every check; report each one's outcome and latency."""
@@ -32,8 +35,10 @@ class HealthChecks:
                 check()
                 results[name] = {"status": "ok"}
             except Exception as exc:
-                ok = False
+                ok = ok and name in self.advisory
                 results[name] = {"status": "failing", "error": type(exc).__name__}
+                if name in self.advisory:
+                    results[name]["advisory"] = True
             results[name]["ms"] = round((time.perf_counter() - started) * 1000, 2)
         return ok, {"status": "ok" if ok else "failing", "checks": results}
 

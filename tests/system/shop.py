@@ -1,0 +1,193 @@
+"""A customer's moves through the platform, for the commerce system tests."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+
+from .conftest import Platform
+
+SUCCESS_CARD = "4242 4242 4242 4242"
+DECLINE_CARD = "4000 0000 0000 0002"
+FINAL = {"CONFIRMED", "CANCELLED"}
+
+
+@dataclass
+class Customer:
+    """A registered, logged-in customer with an address and two saved cards."""
+
+    headers: dict[str, str]
+    address_id: str
+    cards: dict[str, str] = field(default_factory=dict)
+
+
+def service_url(platform: Platform, name: str) -> str:
+    """Where a service listens directly (behind the gateway)."""
+    return platform.env[f"BAZAAR_{name.upper()}_URL"]
+
+
+def token(base: str, email: str, password: str) -> dict[str, str]:
+    """The password grant against a token endpoint; an Authorization header."""
+    response = httpx.post(
+        base + "/token", data={"grant_type": "password", "username": email, "password": password}
+    )
+    assert response.status_code == 200, response.text
+    return {"Authorization": "Bearer " + response.json()["access_token"]}
+
+
+def new_customer(platform: Platform, *, via_gateway: bool = False) -> Customer:
+    """Register, log in, add an address and the success and decline cards.
+
+    Off the gateway, registration and login go to auth directly: the gateway's strict
+    per-IP limits are for people, not for a test making fifty customers.
+    """
+    auth = platform.gateway + "/api/auth" if via_gateway else service_url(platform, "auth")
+    email = f"shopper-{uuid.uuid4().hex[:12]}@example.com"
+    password = "a long shopping passphrase " + uuid.uuid4().hex[:8]
+    registered = httpx.post(
+        auth + "/register", json={"email": email, "password": password, "display_name": "Sam"}
+    )
+    assert registered.status_code == 201, registered.text
+    headers = token(auth, email, password)
+    address = httpx.post(
+        platform.gateway + "/api/users/me/addresses",
+        headers=headers,
+        json={"name": "Sam Shopper", "line1": "1 Market Street", "city": "Lisbon",
+              "postal_code": "1100-001", "country": "PT"},
+    )  # fmt: skip
+    assert address.status_code == 201, address.text
+    customer = Customer(headers=headers, address_id=address.json()["id"])
+    for name, number in (("success", SUCCESS_CARD), ("decline", DECLINE_CARD)):
+        card = httpx.post(
+            platform.gateway + "/api/payments/methods",
+            headers=headers,
+            json={"card_number": number, "exp_month": 12, "exp_year": 2030, "cvc": "123"},
+        )
+        assert card.status_code == 201, card.text
+        assert card.json()["id"].startswith("pm_")
+        customer.cards[name] = card.json()["id"]
+    return customer
+
+
+def admin_headers(platform: Platform) -> dict[str, str]:
+    """The seeded demo admin, logged in at auth."""
+    return token(service_url(platform, "auth"), "admin@bazaar.test", "demo-admin-password")
+
+
+def new_product(platform: Platform, admin: dict[str, str], stock: int) -> int:
+    """A product of our own with `stock` units, so tests never share stock."""
+    body = {"sku": "SYS-" + uuid.uuid4().hex[:10].upper(), "name": "System Test Lamp",
+            "price": {"amount": 2500, "currency": "EUR"}, "category": "home"}  # fmt: skip
+    created = httpx.post(platform.gateway + "/api/catalog/products", json=body, headers=admin)
+    assert created.status_code == 201, created.text
+    product_id = int(created.json()["id"])
+    if stock:
+        adjusted = httpx.post(
+            f"{platform.gateway}/api/catalog/products/{product_id}/stock-adjustments",
+            json={"delta": stock},
+            headers=admin,
+        )
+        assert adjusted.status_code == 200, adjusted.text
+    return product_id
+
+
+def stock_of(platform: Platform, product_id: int) -> int:
+    """The product's stock, read from catalog directly (no cache in between)."""
+    response = httpx.get(f"{service_url(platform, 'catalog')}/products/{product_id}")
+    assert response.status_code == 200, response.text
+    return int(response.json()["stock"])
+
+
+def fill_cart(platform: Platform, customer: Customer, product_id: int, quantity: int = 1) -> None:
+    """Put `quantity` of a product in the customer's cart."""
+    response = httpx.put(
+        f"{platform.gateway}/api/orders/cart/items/{product_id}",
+        json={"quantity": quantity},
+        headers=customer.headers,
+    )
+    assert response.status_code == 200, response.text
+
+
+def checkout(
+    platform: Platform,
+    customer: Customer,
+    card: str = "success",
+    key: str | None = None,
+    client: httpx.Client | None = None,
+) -> httpx.Response:
+    """POST /api/orders with an idempotency key (a new one unless given)."""
+    headers = {**customer.headers, "Idempotency-Key": key or str(uuid.uuid4())}
+    body = {"address_id": customer.address_id, "payment_method_id": customer.cards[card]}
+    if client is not None:
+        return client.post(platform.gateway + "/api/orders", json=body, headers=headers)
+    return httpx.post(platform.gateway + "/api/orders", json=body, headers=headers, timeout=30)
+
+
+def order(platform: Platform, customer: Customer, order_id: str) -> dict[str, Any]:
+    """The order as its owner sees it."""
+    response = httpx.get(f"{platform.gateway}/api/orders/{order_id}", headers=customer.headers)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def wait_final(
+    platform: Platform, customer: Customer, order_id: str, timeout: float = 10.0
+) -> dict[str, Any]:
+    """Poll until the order is CONFIRMED or CANCELLED; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        current = order(platform, customer, order_id)
+        if current["status"] in FINAL:
+            return current
+        if time.monotonic() > deadline:
+            raise AssertionError(f"order {order_id} still {current['status']} after {timeout}s")
+        time.sleep(0.05)
+
+
+def worker_pid(platform: Platform, service: str) -> int:
+    """The process id of this platform's events worker of `service` (Linux /proc)."""
+    data_dir = platform.env["BAZAAR_DATA_DIR"].encode()
+    wanted = ["events", "worker", service]
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+            environ = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        args = [a.decode(errors="replace") for a in argv if a]
+        if args[-3:] == wanted and b"BAZAAR_DATA_DIR=" + data_dir in environ:
+            return int(entry.name)
+    raise AssertionError(f"no {service} worker found for {platform.env['BAZAAR_DATA_DIR']}")
+
+
+def process_alive(pid: int) -> bool:
+    """True while the process exists."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def database_rows(platform: Platform, service: str, sql: str, **params: Any) -> list[Any]:
+    """Rows from a service's own database (SQLite file or PostgreSQL), for checks only."""
+    url = platform.env.get(f"BAZAAR_{service.upper()}_DATABASE_URL")
+    if url is None:
+        path = Path(platform.env["BAZAAR_DATA_DIR"]) / f"{service}.db"
+        url = f"sqlite:///{path if path.is_absolute() else platform.log.parent / path}"
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return [tuple(row) for row in connection.execute(sa.text(sql), params)]
+    finally:
+        engine.dispose()
