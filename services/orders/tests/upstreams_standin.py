@@ -1,0 +1,166 @@
+"""Catalog, users and payments as checkout sees them: one small HTTP server in a thread.
+
+It answers `GET /products/{id}` (catalog, public), `GET /me/addresses/{id}` (users) and
+`GET /methods/{id}` (payments) from dictionaries the tests fill, records every request
+with its Authorization header, and can play a service down (`down = {"catalog"}`: 503).
+Real HTTP, so the chassis ServiceClient (timeouts, retries, breaker) is what is tested.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from contextlib import suppress
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+ROUTES = (("/products/", "catalog"), ("/me/addresses/", "users"), ("/methods/", "payments"))
+
+
+@dataclass(frozen=True)
+class Seen:
+    """One request the stand-in answered."""
+
+    service: str
+    path: str
+    authorization: str
+
+
+def product_body(product_id: int, **overrides: Any) -> dict[str, Any]:
+    """A product as catalog's `GET /products/{id}` renders it."""
+    body: dict[str, Any] = {
+        "id": product_id,
+        "sku": f"SKU-{product_id:04d}",
+        "slug": f"product-{product_id}",
+        "name": f"Product {product_id}",
+        "description": "A plain product.",
+        "price": {"amount": 1000 + product_id, "currency": "EUR"},
+        "category": {"id": 1, "slug": "things", "name": "Things"},
+        "image_url": None,
+        "stock": 10,
+        "in_stock": True,
+        "active": True,
+        "created_at": "2026-01-01T00:00:00Z",
+        "updated_at": "2026-01-01T00:00:00Z",
+    }
+    body.update(overrides)
+    return body
+
+
+def address_body(address_id: str, **overrides: Any) -> dict[str, Any]:
+    """An address as users' `GET /me/addresses/{id}` renders it."""
+    body: dict[str, Any] = {
+        "id": address_id,
+        "label": "Home",
+        "name": "Ada Lovelace",
+        "line1": "1 Market Street",
+        "line2": None,
+        "city": "Lisbon",
+        "postal_code": "1100-148",
+        "region": None,
+        "country": "PT",
+        "phone": None,
+        "is_default": True,
+        "created_at": "2026-01-01T00:00:00Z",
+        "updated_at": "2026-01-01T00:00:00Z",
+    }
+    body.update(overrides)
+    return body
+
+
+class UpstreamsStandIn:
+    """Products, addresses and payment methods the tests set up; every request recorded."""
+
+    def __init__(self) -> None:
+        self.products: dict[int, dict[str, Any]] = {}
+        self.addresses: dict[str, dict[str, Any]] = {}
+        self.methods: dict[str, dict[str, Any]] = {}
+        self.down: set[str] = set()
+        self.seen: list[Seen] = []
+        standin = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                for prefix, service in ROUTES:
+                    if self.path.startswith(prefix):
+                        key = self.path.removeprefix(prefix)
+                        standin.seen.append(
+                            Seen(service, self.path, self.headers.get("Authorization", ""))
+                        )
+                        if service in standin.down:
+                            self._reply(503, {"title": "Service Unavailable"})
+                            return
+                        self._reply_with(standin._find(service, key))
+                        return
+                self._reply(404, {"title": "Not Found"})
+
+            def _reply_with(self, body: dict[str, Any] | None) -> None:
+                if body is None:
+                    self._reply(404, {"title": "Not Found"})
+                else:
+                    self._reply(200, body)
+
+            def _reply(self, status: int, body: Any) -> None:
+                payload = json.dumps(body).encode()
+                with suppress(BrokenPipeError, ConnectionResetError):
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                """Quiet."""
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def _find(self, service: str, key: str) -> dict[str, Any] | None:
+        if service == "catalog":
+            return self.products.get(int(key)) if key.isdigit() else None
+        if service == "users":
+            return self.addresses.get(key)
+        return self.methods.get(key)
+
+    @property
+    def url(self) -> str:
+        """Where orders finds all three services."""
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def add_product(self, product_id: int, **overrides: Any) -> dict[str, Any]:
+        """Offer a product in the stand-in catalog."""
+        self.products[product_id] = product_body(product_id, **overrides)
+        return self.products[product_id]
+
+    def add_address(self, address_id: str, **overrides: Any) -> dict[str, Any]:
+        """Give the caller an address in the stand-in users service."""
+        self.addresses[address_id] = address_body(address_id, **overrides)
+        return self.addresses[address_id]
+
+    def add_method(self, method_id: str) -> None:
+        """Give the caller a payment method in the stand-in payments service."""
+        self.methods[method_id] = {"id": method_id, "brand": "visa", "last4": "4242"}
+
+    def authorizations(self, service: str) -> list[str]:
+        """The Authorization headers `service` received."""
+        return [s.authorization for s in self.seen if s.service == service]
+
+    def reset(self) -> None:
+        """Nothing offered, everything up, nothing seen."""
+        self.products.clear()
+        self.addresses.clear()
+        self.methods.clear()
+        self.down.clear()
+        self.seen.clear()
+
+    def close(self) -> None:
+        """Stop serving."""
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
