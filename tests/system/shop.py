@@ -83,19 +83,16 @@ def admin_headers(platform: Platform) -> dict[str, str]:
 
 def new_product(platform: Platform, admin: dict[str, str], stock: int) -> int:
     """A product of our own with `stock` units, so tests never share stock."""
-    body = {"sku": "SYS-" + uuid.uuid4().hex[:10].upper(), "name": "System Test Lamp",
-            "price": {"amount": 2500, "currency": "EUR"}, "category": "home"}  # fmt: skip
+    body = {
+        "sku": "SYS-" + uuid.uuid4().hex[:10].upper(),
+        "name": "System Test Lamp",
+        "price": {"amount": 2500, "currency": "EUR"},
+        "category": "home",
+        "stock": stock,
+    }
     created = httpx.post(platform.gateway + "/api/catalog/products", json=body, headers=admin)
     assert created.status_code == 201, created.text
-    product_id = int(created.json()["id"])
-    if stock:
-        adjusted = httpx.post(
-            f"{platform.gateway}/api/catalog/products/{product_id}/stock-adjustments",
-            json={"delta": stock},
-            headers=admin,
-        )
-        assert adjusted.status_code == 200, adjusted.text
-    return product_id
+    return int(created.json()["id"])
 
 
 def stock_of(platform: Platform, product_id: int) -> int:

@@ -76,6 +76,18 @@ async def test_trailing_slash_maps_to_upstream_root(open_gateway: OpenGateway) -
     assert response.json()["path"] == "/"
 
 
+async def test_the_bare_service_path_is_the_upstream_root_not_a_redirect(
+    open_gateway: OpenGateway,
+) -> None:
+    async with open_gateway() as client:
+        posted = await client.post("/api/echo", json={"a": 1})
+        listed = await client.get("/api/echo?limit=2")
+    assert posted.status_code == 200
+    assert posted.json()["path"] == "/"
+    assert listed.json()["raw_path"] == "/"
+    assert listed.json()["path"] == "/"
+
+
 async def test_upstream_problem_passes_through_unchanged(open_gateway: OpenGateway) -> None:
     async with open_gateway() as client:
         response = await client.post("/api/echo/problem")

@@ -22,13 +22,15 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
-def test_defaults_point_at_local_catalog_auth_and_users() -> None:
+def test_defaults_point_at_every_local_service() -> None:
     settings = GatewaySettings()
     assert settings.port == 8000
     assert settings.upstreams == {
         "catalog": "http://127.0.0.1:8001",
         "auth": "http://127.0.0.1:8002",
         "users": "http://127.0.0.1:8003",
+        "orders": "http://127.0.0.1:8004",
+        "payments": "http://127.0.0.1:8005",
     }
     assert settings.upstream_connect_timeout == 1.0
     assert settings.upstream_read_timeout == 10.0

@@ -213,6 +213,7 @@ class ProxyEndpoint:
             path = raw_path.partition(b"?")[0][len(prefix) :]
         else:  # no raw path from the server, or an escaped prefix: re-encode the decoded one
             path = quote(scope["path"][len(self.prefix) :], safe="/:@!$&'()*+,;=-._~").encode()
+        path = path or b"/"
         query: bytes = scope.get("query_string", b"")
         return path + b"?" + query if query else path
 
@@ -339,17 +340,21 @@ def proxy_routes(
     max_body_bytes: int,
 ) -> list[Route]:
     """One route per upstream (so metrics name the service), then a 404 for unknown names."""
-    routes = [
-        Route(
-            f"/api/{name}/{{path:path}}",
-            ProxyEndpoint(
-                upstreams, name, verifier=verifier, limiter=limiter, max_body_bytes=max_body_bytes
-            ),
-            methods=PROXIED_METHODS,
-            name=f"proxy-{name}",
+    routes = []
+    for name in upstreams.names:
+        endpoint = ProxyEndpoint(
+            upstreams, name, verifier=verifier, limiter=limiter, max_body_bytes=max_body_bytes
         )
-        for name in upstreams.names
-    ]
+        # `/api/orders` is the upstream's root collection (`POST /api/orders` checks out),
+        # so it is proxied as `/`, not redirected to `/api/orders/`.
+        routes.append(
+            Route(f"/api/{name}", endpoint, methods=PROXIED_METHODS, name=f"proxy-{name}-root")
+        )
+        routes.append(
+            Route(
+                f"/api/{name}/{{path:path}}", endpoint, methods=PROXIED_METHODS, name=f"proxy-{name}"
+            )
+        )
 
     async def unknown_service(request: Request) -> Response:
         raise NotFound(f"There is no API service named {request.path_params['service']!r}.")
