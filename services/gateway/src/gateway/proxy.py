@@ -347,14 +347,13 @@ def proxy_routes(
         )
         # `/api/orders` is the upstream's root collection (`POST /api/orders` checks out),
         # so it is proxied as `/`, not redirected to `/api/orders/`.
-        routes.append(
-            Route(f"/api/{name}", endpoint, methods=PROXIED_METHODS, name=f"proxy-{name}-root")
-        )
-        routes.append(
-            Route(
-                f"/api/{name}/{{path:path}}", endpoint, methods=PROXIED_METHODS, name=f"proxy-{name}"
+        for path, route_name in (
+            (f"/api/{name}", f"{name}-root"),
+            (f"/api/{name}/{{path:path}}", name),
+        ):
+            routes.append(
+                Route(path, endpoint, methods=PROXIED_METHODS, name=f"proxy-{route_name}")
             )
-        )
 
     async def unknown_service(request: Request) -> Response:
         raise NotFound(f"There is no API service named {request.path_params['service']!r}.")
