@@ -83,8 +83,10 @@ def admin_headers(platform: Platform) -> dict[str, str]:
 
 def new_product(platform: Platform, admin: dict[str, str], stock: int) -> int:
     """A product of our own with `stock` units, so tests never share stock."""
+    suffix = uuid.uuid4().hex[:10]
     body = {
-        "sku": "SYS-" + uuid.uuid4().hex[:10].upper(),
+        "sku": "SYS-" + suffix.upper(),
+        "slug": "system-test-lamp-" + suffix,
         "name": "System Test Lamp",
         "price": {"amount": 2500, "currency": "EUR"},
         "category": "home",

@@ -130,8 +130,8 @@ def up(do_seed: bool) -> None:
     metrics_root = Path(env.get("BAZAAR_DATA_DIR", "var")) / "metrics"
     code = 1
     try:
-        for spec in specs:
-            _start(supervisor, spec, env, metrics_root / spec.name)
+        # Workers first: they boot while the services do, and are consuming by the time
+        # the platform is announced.
         for spec in specs:
             if spec.events is not None:
                 supervisor.start(
@@ -140,6 +140,8 @@ def up(do_seed: bool) -> None:
                     env,
                     restart=True,  # as an orchestrator would: a worker holds no state
                 )
+        for spec in specs:
+            _start(supervisor, spec, env, metrics_root / spec.name)
         # Seeds run once every service answers: one service's demo data may need another.
         lines: list[str] = []
         for spec in specs:

@@ -23,6 +23,9 @@ NAMING_CONVENTION = {
 }
 
 
+WRITE_OPTION = "bazaar_writes"
+
+
 def utcnow() -> dt.datetime:
     """Timezone-aware now in UTC."""
     return dt.datetime.now(dt.UTC)
@@ -96,7 +99,11 @@ def _make_sqlite_transactional(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        connection.exec_driver_sql("BEGIN")
+        # A deferred transaction that reads, then writes after another writer committed,
+        # fails at once with SQLITE_BUSY (busy_timeout does not apply); a unit of work that
+        # will write takes the write lock up front instead and waits its turn.
+        immediate = connection.get_execution_options().get(WRITE_OPTION, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 class Database:
@@ -106,6 +113,11 @@ class Database:
         self.url = url
         self.engine = create_db_engine(url)
         self.session_factory = sessionmaker(self.engine, expire_on_commit=False)
+        # For units of work that will write (unsafe requests, event handlers): on SQLite they
+        # begin IMMEDIATE; elsewhere they are the same as `session_factory`.
+        self.write_session_factory = sessionmaker(
+            self.engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False
+        )
 
     @property
     def dialect(self) -> str:
@@ -117,11 +129,12 @@ class Database:
         self.session_factory = sessionmaker(
             bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
         )
+        self.write_session_factory = self.session_factory
 
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A unit of work outside a request: commit on success, rollback on error."""
-        session = self.session_factory()
+        session = self.write_session_factory()
         try:
             yield session
             session.commit()

@@ -110,7 +110,9 @@ def service() -> ServiceContext:
 def db_session() -> Session:
     """The request's session; the chassis commits it when the request succeeds."""
     if "db_session" not in g:
-        g.db_session = service().db.session_factory()
+        db = service().db
+        writes = request.method in BODY_METHODS
+        g.db_session = (db.write_session_factory if writes else db.session_factory)()
     return cast(Session, g.db_session)
 
 

@@ -51,7 +51,9 @@ class AuthComponents:
         revocations = revocation_list(settings.redis_url, settings.data_dir)
 
         def own_token() -> IssuedToken:
-            with db.session() as session:
+            # A read of its own, never a write: it runs inside a registration whose
+            # transaction holds the write lock on SQLite.
+            with db.session_factory() as session:
                 return issuer.own_service_token(session, scopes=[PROFILES_SCOPE])
 
         return cls(

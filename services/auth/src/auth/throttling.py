@@ -102,8 +102,8 @@ class ThrottleStore(Protocol):
     def record_failure(self, keys: Sequence[str]) -> None:
         """Count one more failure for each key."""
 
-    def reset(self, key: str) -> None:
-        """Forget a key's failures."""
+    def reset(self, key: str, session: Session | None = None) -> None:
+        """Forget a key's failures (in `session`'s transaction, when the store uses one)."""
 
 
 class RedisThrottleStore:
@@ -141,7 +141,7 @@ class RedisThrottleStore:
         except redis.RedisError as exc:
             raise _unavailable(exc) from exc
 
-    def reset(self, key: str) -> None:
+    def reset(self, key: str, session: Session | None = None) -> None:
         """Forget a key."""
         try:
             self._redis.delete(REDIS_PREFIX + key)
@@ -232,11 +232,19 @@ class DatabaseThrottleStore:
         except SQLAlchemyError as exc:
             raise _unavailable(exc) from exc
 
-    def reset(self, key: str) -> None:
-        """Forget a key."""
+    def reset(self, key: str, session: Session | None = None) -> None:
+        """Forget a key; inside `session` when given (a sign-in's own transaction).
+
+        On SQLite a second transaction of its own would wait for the sign-in's write lock,
+        which its own thread holds.
+        """
+        statement = delete(ThrottleCounter).where(ThrottleCounter.key == key)
         try:
-            with self._db.session() as session:
-                session.execute(delete(ThrottleCounter).where(ThrottleCounter.key == key))
+            if session is not None:
+                session.execute(statement)
+                return
+            with self._db.session() as own:
+                own.execute(statement)
         except SQLAlchemyError as exc:
             raise _unavailable(exc) from exc
 
@@ -279,10 +287,10 @@ class LoginThrottle:
         """Count a failure for the IP and (when given) the account."""
         self.store.record_failure([ip_key(ip)] + ([account_key(email)] if email else []))
 
-    def succeeded(self, *, email: str) -> None:
+    def succeeded(self, *, email: str, session: Session | None = None) -> None:
         """The account's owner got in: its count starts over.
 
         The IP's count does not: an attacker could otherwise clear it between guesses by
         signing in to an account of their own.
         """
-        self.store.reset(account_key(email))
+        self.store.reset(account_key(email), session)

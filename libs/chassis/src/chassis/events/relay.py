@@ -105,8 +105,10 @@ class OutboxRelay:
                 return self._send_and_mark(session, rows)
         # SQLite allows one writer; holding a transaction across the broker round trips
         # would stall the service's writes, so read, send, then mark in a new transaction.
-        with self.db.session() as session:
-            rows = session.execute(self._pending()).all()
+        with self.db.session_factory() as reader:  # a plain read: no write lock taken
+            rows = reader.execute(self._pending()).all()
+        if not rows:
+            return 0
         with self.db.session() as session:
             return self._send_and_mark(session, rows)
 

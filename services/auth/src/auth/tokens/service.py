@@ -166,7 +166,7 @@ def password_grant(
         session.rollback()
         throttle.failed(ip=client_ip, email=email)
         raise InvalidGrant(WRONG_CREDENTIALS)
-    throttle.succeeded(email=email)
+    throttle.succeeded(email=email, session=session)
     family = issuer.start_family(session, user_id=credential.id)
     return issuer.user_grant(session, credential=credential, family=family)
 
