@@ -290,3 +290,49 @@ def test_two_consumers_on_one_embedded_queue_take_each_message_once(
     finally:
         for stop in stops:
             stop()
+
+
+def test_an_embedded_message_taken_by_a_process_that_died_is_delivered_again(
+    tmp_path: Path,
+) -> None:
+    import subprocess
+    import sys
+
+    settings = EventSettings(env="test", data_dir=tmp_path)
+    queue = Topology().service_queue("crashy", ["stock.changed"])
+    with connect(settings) as connection:
+        channel = connection.default_channel
+        Topology().declare(channel, queue)
+        from kombu.messaging import Producer
+
+        Producer(channel, exchange=Topology().events_exchange).publish(
+            {"n": 1}, routing_key="stock.changed"
+        )
+    # Another process takes the message and dies before acking it.
+    taker = (
+        "import os\n"
+        "from pathlib import Path\n"
+        "from chassis.settings import ServiceSettings\n"
+        "from chassis.events.broker import Topology, connect\n"
+        "class S(ServiceSettings):\n"
+        "    service_name = 'eventtest'\n"
+        f"settings = S(env='test', data_dir=Path({str(tmp_path)!r}))\n"
+        "connection = connect(settings)\n"
+        "queue = Topology().service_queue('crashy', ['stock.changed'])\n"
+        "queue = queue.bind(connection.default_channel)\n"
+        "message = queue.get(no_ack=False)\n"
+        "print(message.payload)\n"
+        "os._exit(0)\n"
+    )
+    command = [sys.executable, "-c", taker]
+    taken = subprocess.run(command, capture_output=True, text=True, check=True)  # noqa: S603
+    assert "'n': 1" in taken.stdout
+    with connect(settings) as connection:
+        bound = queue.bind(connection.default_channel)
+        again = bound.get(no_ack=False)
+        assert again is not None
+        assert again.payload == {"n": 1}
+        again.ack()
+        assert bound.get(no_ack=False) is None
+    leftovers = [p.name for p in (tmp_path / "broker" / "messages").iterdir()]
+    assert leftovers == []

@@ -6,10 +6,15 @@ reader can pick up a message file while the writer is still writing it, and two 
 can take the same file when the temporary folder is on another filesystem. Here a message
 is written under a hidden name and renamed into place, and a reader claims it by renaming
 it within the same folder, so each message is read whole and by exactly one consumer.
+
+A claimed file stays until the message is acked. A claim whose process has died (killed
+mid-handler, say) is put back for the next reader: delivery is at least once, as on
+RabbitMQ, and the consumers' inbox makes it exactly-once in effect.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import uuid
@@ -19,6 +24,21 @@ from typing import Any
 from kombu.transport import filesystem
 from kombu.utils.encoding import bytes_to_str, str_to_bytes
 from kombu.utils.json import dumps, loads
+
+CLAIM_PREFIX = ".claimed-"
+CLAIM_PROPERTY = "bazaar_claim"
+
+
+def _claim_owner_alive(name: str) -> bool:
+    """Whether the process that claimed this file still runs."""
+    pid_text = name[len(CLAIM_PREFIX) :].partition("-")[0]
+    try:
+        os.kill(int(pid_text), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    return True
 
 
 class Channel(filesystem.Channel):
@@ -38,20 +58,59 @@ class Channel(filesystem.Channel):
 
     def _get(self, queue: Any, timeout: Any = None) -> Any:
         wanted = f"{queue}.msg"
-        for name in sorted(os.listdir(self.data_folder_in)):
+        names = sorted(os.listdir(self.data_folder_in))
+        orphans = [n for n in names if n.startswith(CLAIM_PREFIX) and not _claim_owner_alive(n)]
+        if orphans:
+            for name in orphans:
+                self._return_orphan(name)
+            names = sorted(os.listdir(self.data_folder_in))
+        for name in names:
             if name.startswith(".") or name.partition(".")[2] != wanted:
                 continue
             source = os.path.join(self.data_folder_in, name)
-            claimed = os.path.join(self.data_folder_in, f".claimed-{os.getpid()}-{name}")
+            claimed = os.path.join(self.data_folder_in, f"{CLAIM_PREFIX}{os.getpid()}-{name}")
             try:
                 os.rename(source, claimed)  # atomic: one reader wins
             except FileNotFoundError:
                 continue
             with open(claimed, "rb") as f:
-                payload = f.read()
-            os.unlink(claimed)
-            return loads(bytes_to_str(payload))
+                payload = loads(bytes_to_str(f.read()))
+            payload.setdefault("properties", {})[CLAIM_PROPERTY] = claimed
+            return payload
         raise Empty()
+
+    def _return_orphan(self, name: str) -> None:
+        original = name[len(CLAIM_PREFIX) :].partition("-")[2]
+        with contextlib.suppress(FileNotFoundError):
+            os.rename(
+                os.path.join(self.data_folder_in, name),
+                os.path.join(self.data_folder_in, original),
+            )
+
+    def _release_claim(self, message: Any) -> None:
+        claimed = (getattr(message, "properties", None) or {}).get(CLAIM_PROPERTY)
+        if claimed:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(claimed)
+
+    def basic_ack(self, delivery_tag: Any, multiple: bool = False) -> None:
+        """Acknowledge: only now is the message's file removed."""
+        message = self.qos._delivered.get(delivery_tag)
+        super().basic_ack(delivery_tag, multiple)
+        self._release_claim(message)
+
+    def basic_reject(self, delivery_tag: Any, requeue: bool = False) -> None:
+        """Reject: requeued messages are written anew by `_restore`; drop the claim."""
+        message = self.qos._delivered.get(delivery_tag)
+        super().basic_reject(delivery_tag, requeue)
+        self._release_claim(message)
+
+    def _restore(self, message: Any) -> None:
+        claimed = message.properties.pop(CLAIM_PROPERTY, None)
+        super()._restore(message)
+        if claimed:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(claimed)
 
     def _size(self, queue: str) -> int:
         wanted = f"{queue}.msg"
@@ -65,9 +124,11 @@ class Channel(filesystem.Channel):
         count = 0
         while True:
             try:
-                self._get(queue)
+                payload = self._get(queue)
             except Empty:
                 return count
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(payload["properties"][CLAIM_PROPERTY])
             count += 1
 
 
