@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import socket
 from collections.abc import Iterator
 
@@ -13,11 +12,8 @@ from structlog.stdlib import ProcessorFormatter
 
 
 @pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No `BAZAAR_*` setting from the developer's shell leaks into a test."""
-    for name in list(os.environ):
-        if name.startswith("BAZAAR_") and not name.startswith("BAZAAR_TEST_"):
-            monkeypatch.delenv(name)
+def no_multiprocess_metrics(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Metrics in these tests live in this process (`clean_environment` drops `BAZAAR_*`)."""
     monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
 
 

@@ -7,7 +7,6 @@ Argon2 runs with tiny parameters here (through the settings) so the suite stays 
 from __future__ import annotations
 
 import itertools
-import os
 import socket
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
@@ -52,14 +51,6 @@ def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> AuthSe
         **overrides,
     }
     return AuthSettings(**fields)
-
-
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No `BAZAAR_*` setting from the developer's shell leaks into a test."""
-    for name in list(os.environ):
-        if name.startswith("BAZAAR_") and not name.startswith("BAZAAR_TEST_"):
-            monkeypatch.delenv(name)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -38,14 +37,6 @@ _sequence = itertools.count(1)
 def service_spec() -> ServiceSpec:
     """The service under test; chassis.testing builds its database and session from it."""
     return SERVICE
-
-
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No `BAZAAR_*` setting from the developer's shell leaks into a test."""
-    for name in list(os.environ):
-        if name.startswith("BAZAAR_") and not name.startswith("BAZAAR_TEST_"):
-            monkeypatch.delenv(name)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -34,14 +34,6 @@ def service_spec() -> ServiceSpec:
     return SERVICE
 
 
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No `BAZAAR_*` setting from the developer's shell leaks into a test."""
-    for name in list(os.environ):
-        if name.startswith("BAZAAR_") and not name.startswith("BAZAAR_TEST_"):
-            monkeypatch.delenv(name)
-
-
 @pytest.fixture(scope="session", autouse=True)
 def no_retry_waits() -> Iterator[None]:
     """Processor calls are still retried as configured, without the backoff sleeps."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -53,7 +54,29 @@ def discover(names: tuple[str, ...] = ()) -> dict[str, ServiceSpec]:
     return {spec.name: spec for spec in sorted(specs, key=lambda s: (s.start_order, s.name))}
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+
+
 def _free_port() -> int:
+    """A port nothing listens on, below the ephemeral range.
+
+    A port the kernel hands out for `bind(0)` comes from the ephemeral range, where any
+    outgoing connection may take it as its local port before our server binds it.
+    """
+    low, _ = _ephemeral_range()
+    candidates = random.sample(range(max(1024, low - 12000), low), k=64)
+    for port in candidates:
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])

@@ -86,6 +86,14 @@ class TokenMinter:
         return {"Authorization": "Bearer " + self.mint(subject, **kwargs)}
 
 
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No `BAZAAR_*` setting from the developer's shell leaks into a test."""
+    for name in list(os.environ):
+        if name.startswith("BAZAAR_") and not name.startswith("BAZAAR_TEST_"):
+            monkeypatch.delenv(name)
+
+
 @pytest.fixture(scope="session")
 def token_minter() -> TokenMinter:
     """One signing key for the whole test session."""
