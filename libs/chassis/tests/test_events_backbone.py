@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 
 import pytest
 import sqlalchemy as sa
+from prometheus_client import REGISTRY
 from sqlalchemy.orm import Session
 
 from chassis.db import Database
@@ -130,6 +131,12 @@ def publish_committed(db: Database, count: int, **payload: Any) -> list[Event]:
         ]
 
 
+def consumed(service: str, outcome: str) -> float:
+    """How many deliveries of stock.changed the service's consumer finished with `outcome`."""
+    labels = {"service": service, "type": "stock.changed", "outcome": outcome}
+    return REGISTRY.get_sample_value("events_consumed_total", labels) or 0.0
+
+
 def relay_all(settings: EventSettings, db: Database) -> int:
     """Relay one batch with a connection of its own."""
     relay = OutboxRelay(db, connect(settings))
@@ -168,6 +175,7 @@ def test_relayed_events_reach_the_consumer_once_each(
         with db.session() as session:
             assert outbox_events(session, pending_only=True) == []
             assert all(was_handled(session, e.id) for e in events)
+        assert consumed(service, "handled") == 20
     finally:
         stop()
 
@@ -188,8 +196,9 @@ def test_a_redelivered_event_has_one_effect(
         relay.relay_once()
         relay.close()
         wait_for(lambda: len(recorder.seen) >= 1)
-        time.sleep(0.5)
+        wait_for(lambda: consumed(service, "duplicate") == 1)
         assert recorder.seen == [event.id]
+        assert consumed(service, "handled") == 1
     finally:
         stop()
 
@@ -217,6 +226,11 @@ def test_a_poison_message_is_dead_lettered_and_replays_after_the_fix(
         assert "handler cannot cope" in letter.error
         assert letter.attempts == 3
         assert recorder.seen == []
+        assert consumed(service, "dead_lettered") == 1
+        failures = REGISTRY.get_sample_value(
+            "event_handler_failures_total", {"service": service, "type": "stock.changed"}
+        )
+        assert failures == 3
         with db.session() as session:
             assert not was_handled(session, poison.id)
 

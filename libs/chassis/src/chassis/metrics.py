@@ -37,6 +37,21 @@ DEGRADED = Counter(
     "Operations served on a fallback because a dependency failed.",
     ["service", "dependency"],
 )
+EVENTS_PUBLISHED = Counter(
+    "events_published_total",
+    "Events the outbox relay handed to the broker (confirmed).",
+    ["service", "type"],
+)
+EVENTS_CONSUMED = Counter(
+    "events_consumed_total",
+    "Deliveries a consumer finished: handled, duplicate (dropped by the inbox) or dead_lettered.",
+    ["service", "type", "outcome"],
+)
+EVENT_HANDLER_FAILURES = Counter(
+    "event_handler_failures_total",
+    "Handler attempts that raised (each retry counts).",
+    ["service", "type"],
+)
 
 
 def observe_request(service: str, method: str, route: str, status: int, seconds: float) -> None:

@@ -55,6 +55,8 @@ class ServiceSettings(BaseSettings):
     max_body_bytes: int = 1024 * 1024
     workers: int = 2
     threads: int = 8
+    # Port on which `bazaar events worker` serves /metrics; 0: none.
+    worker_metrics_port: int = Field(default=0, ge=0, le=65535)
 
     @classmethod
     def settings_customise_sources(

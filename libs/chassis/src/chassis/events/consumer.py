@@ -24,6 +24,7 @@ from chassis.events.contracts import ContractViolation
 from chassis.events.envelope import Event
 from chassis.events.inbox import Handler, handle_once
 from chassis.logging import get_logger
+from chassis.metrics import EVENT_HANDLER_FAILURES, EVENTS_CONSUMED
 
 log = get_logger("chassis.events.consumer")
 DEFAULT_RETRY_DELAYS = (0.1, 0.5, 2.0)
@@ -92,6 +93,8 @@ class EventConsumer(ConsumerMixin):
                 with self.db.session() as session:
                     handled = handle_once(session, event, handler)
                 message.ack()
+                outcome = "handled" if handled else "duplicate"
+                EVENTS_CONSUMED.labels(self.service, event.type, outcome).inc()
                 log.info(
                     "event handled" if handled else "duplicate event dropped",
                     event_id=event.id,
@@ -104,6 +107,7 @@ class EventConsumer(ConsumerMixin):
                 break
             except Exception as exc:
                 error = repr(exc)
+                EVENT_HANDLER_FAILURES.labels(self.service, event.type).inc()
                 log.warning(
                     "event handler failed", event_id=event.id, type=event.type, error=error,
                     attempt=attempts,
@@ -135,6 +139,8 @@ class EventConsumer(ConsumerMixin):
             retry=False,
         )
         message.ack()
+        event_type = str(headers.get("x-original-routing-key") or "unknown")
+        EVENTS_CONSUMED.labels(self.service, event_type, "dead_lettered").inc()
         log.error("event dead-lettered", service=self.service, error=error, attempts=attempts)
 
     def run_until(self, stop: threading.Event) -> None:

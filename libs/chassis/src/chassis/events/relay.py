@@ -19,6 +19,7 @@ from chassis.events.broker import Topology
 from chassis.events.outbox import mark_published
 from chassis.events.tables import OUTBOX
 from chassis.logging import get_logger
+from chassis.metrics import EVENTS_PUBLISHED
 
 log = get_logger("chassis.events.relay")
 
@@ -35,8 +36,10 @@ class OutboxRelay:
         idle_interval: float = 0.05,
         max_backoff: float = 5.0,
         topology: Topology | None = None,
+        service: str = "service",
     ) -> None:
         self.topology = topology or Topology()
+        self.service = service
         self.db = db
         self.connection = connection
         self.batch_size = batch_size
@@ -88,6 +91,7 @@ class OutboxRelay:
                     retry=False,
                 )
                 sent.append(row.position)
+                EVENTS_PUBLISHED.labels(self.service, row.type).inc()
         except Exception as exc:
             # What the broker confirmed is still marked; the rest is sent next time.
             exc.add_note(f"{len(sent)} of {len(rows)} events were sent")

@@ -6,6 +6,8 @@ import signal
 import threading
 from collections.abc import Callable
 
+from prometheus_client import start_http_server
+
 from chassis.db import Database
 from chassis.events.broker import connect, topology_of
 from chassis.events.consumer import EventConsumer
@@ -43,7 +45,9 @@ class Worker:
     def start(self) -> None:
         """Start the relay, the consumer (when the service handles events) and the tasks."""
         topology = topology_of(self.settings)
-        relay = OutboxRelay(self.db, connect(self.settings), topology=topology)
+        relay = OutboxRelay(
+            self.db, connect(self.settings), topology=topology, service=self.settings.service_name
+        )
         self._thread("relay", lambda: relay.run(self.stop))
         handlers = self.events.handlers(self.settings) if self.events.handlers else {}
         if handlers:
@@ -78,6 +82,9 @@ def run_worker(settings: ServiceSettings, events: EventsSpec) -> None:
         level=settings.log_level, json=settings.log_json, service=settings.service_name
     )
     worker = Worker(settings, events)
+    if settings.worker_metrics_port:
+        # Workers serve no HTTP of their own; Prometheus scrapes this port instead.
+        start_http_server(settings.worker_metrics_port, addr=settings.host)
     signal.signal(signal.SIGTERM, lambda *_: worker.stop.set())
     signal.signal(signal.SIGINT, lambda *_: worker.stop.set())
     worker.start()
