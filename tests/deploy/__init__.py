@@ -1,0 +1,1 @@
+"""Checks of deploy/ (image, Compose, Kubernetes) against the code, without Docker or a cluster."""
