@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import subprocess
+import sys
 import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from subprocess import Popen
 from typing import Any
 
 import httpx
+import pytest
 import sqlalchemy as sa
+from prometheus_client.parser import text_string_to_metric_families
+
+from chassis.registry import discover
 
 from .conftest import Platform
 
@@ -190,3 +199,106 @@ def database_rows(platform: Platform, service: str, sql: str, **params: Any) -> 
             return [tuple(row) for row in connection.execute(sa.text(sql), params)]
     finally:
         engine.dispose()
+
+
+# -- extra processes: a second instance of a service, a second events worker ------------
+
+
+def start_process(platform: Platform, name: str, argv: list[str], **env: str) -> Popen[bytes]:
+    """Run `bazaar <argv>` beside the platform, with its environment, logging to `<name>.log`."""
+    log = platform.log.parent / f"{name}.log"
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "chassis.cli", *argv],
+            env={**platform.env, "PYTHONUNBUFFERED": "1", **env},
+            cwd=platform.log.parent,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: a kill takes its children too
+        )
+
+
+def platform_env(env: dict[str, str]) -> dict[str, str]:
+    """`env` plus what services set for each other under `bazaar up` (where the JWKS is, ...).
+
+    A process started beside the platform needs them too; they are computed the way
+    `bazaar up` does, from each service's settings under `env`.
+    """
+    added: dict[str, str] = {}
+    with pytest.MonkeyPatch.context() as patch:
+        for name in [name for name in os.environ if name.startswith("BAZAAR_")]:
+            patch.delenv(name)
+        for name, value in env.items():
+            patch.setenv(name, value)
+        for spec in discover().values():
+            if spec.platform_env is not None:
+                added.update(spec.platform_env(spec.settings_class()))
+    return {**added, **env}
+
+
+def start_instance(platform: Platform, service: str, port: int) -> Popen[bytes]:
+    """Another instance of a service on `port`, on the platform's databases and broker."""
+    argv = ["serve", service, "--no-migrate"]
+    env = {f"BAZAAR_{service.upper()}_PORT": str(port)}
+    return start_process(platform, f"{service}-{port}", argv, **env)
+
+
+def wait_live(process: Popen[bytes], port: int, timeout: float = 30.0) -> None:
+    """Wait until the process answers `/livez` on `port`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/livez", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise AssertionError(f"{process.args} did not answer on {port}")
+        time.sleep(0.1)
+
+
+def kill_hard(process: Popen[bytes]) -> None:
+    """SIGKILL a process and its children, as a machine that dies would; wait for it."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait(10)
+
+
+def stop_all(processes: list[Popen[bytes]], timeout: float = 10.0) -> None:
+    """SIGTERM every process group at once; SIGKILL those not stopped in time."""
+    for process in processes:
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for process in processes:
+        try:
+            process.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            kill_hard(process)
+
+
+def gateway_checks(platform: Platform) -> dict[str, Any]:
+    """The gateway's readiness entries (`upstream:<name>`, `upstream:<name>@<url>`, ...)."""
+    checks: dict[str, Any] = httpx.get(platform.gateway + "/readyz").json()["checks"]
+    return checks
+
+
+def wait_check(platform: Platform, name: str, status: str, timeout: float = 15.0) -> None:
+    """Wait until a gateway readiness entry has the status."""
+    deadline = time.monotonic() + timeout
+    while (found := gateway_checks(platform)[name]["status"]) != status:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gateway check {name} is {found}, not {status}, after {timeout}s")
+        time.sleep(0.1)
+
+
+def gateway_metric(platform: Platform, name: str, **labels: str) -> float:
+    """The sum of a gateway metric's samples that carry these labels."""
+    text = httpx.get(platform.gateway + "/metrics").text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items())
+    )

@@ -12,7 +12,12 @@ import socketserver
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
+from contextlib import (
+    AbstractAsyncContextManager,
+    AbstractContextManager,
+    asynccontextmanager,
+    contextmanager,
+)
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,12 +94,15 @@ class UpstreamState:
     openapi_failures_left: int = 0
     streams_closed: int = 0
     jwks: dict[str, Any] = field(default_factory=lambda: {"keys": []})
+    live: bool = True  # False: /livez answers 503, as a failing health check
+    fail_status: int | None = None  # set: every echoed request is answered this problem
 
     def reset(self) -> None:
         """Forget earlier tests."""
         self.paths.clear()
         self.openapi_calls = self.openapi_failures_left = self.streams_closed = 0
         self.jwks = {"keys": []}
+        self.live, self.fail_status = True, None
 
 
 def echo_app(state: UpstreamState) -> Starlette:
@@ -103,6 +111,14 @@ def echo_app(state: UpstreamState) -> Starlette:
     async def echo(request: Request) -> Response:
         body = await request.body()
         state.paths.append(request.url.path)
+        if state.fail_status is not None:
+            problem = {
+                "type": "/problems/overloaded",
+                "title": "Overloaded",
+                "status": state.fail_status,
+                "detail": f"{request.url.port} is overloaded",
+            }
+            return JSONResponse(problem, state.fail_status, media_type="application/problem+json")
         return JSONResponse(
             {
                 "method": request.method,
@@ -117,6 +133,8 @@ def echo_app(state: UpstreamState) -> Starlette:
         )
 
     async def livez(_: Request) -> Response:
+        if not state.live:
+            return JSONResponse({"status": "failing"}, status_code=503)
         return JSONResponse({"status": "ok"})
 
     async def openapi(_: Request) -> Response:
@@ -134,6 +152,7 @@ def echo_app(state: UpstreamState) -> Starlette:
         return JSONResponse({"slept": True})
 
     async def stream(request: Request) -> Response:
+        state.paths.append(request.url.path)
         count = int(request.query_params.get("count", "3"))
         delay = float(request.query_params.get("delay", "0.05"))
 
@@ -267,6 +286,66 @@ def broken_server() -> Iterator[str]:
         thread.join(5)
 
 
+class HangUpServer(socketserver.ThreadingTCPServer):
+    """Answers `/livez`; reads any other request in full, then closes without an answer."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _HangUpHandler)
+        self.seen: list[str] = []  # the request lines it hung up on
+
+    @property
+    def url(self) -> str:
+        """Its base URL."""
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+_LIVE_ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+
+
+class _HangUpHandler(socketserver.BaseRequestHandler):
+    server: HangUpServer
+
+    def handle(self) -> None:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = self.request.recv(65536)
+            if not chunk:
+                return
+            data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        lines = head.split(b"\r\n")
+        length = 0
+        for line in lines[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        while len(body) < length:
+            body += self.request.recv(65536)
+        if lines[0].split(b" ")[1] == b"/livez":
+            self.request.sendall(
+                b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+            )
+            return
+        self.server.seen.append(lines[0].decode("latin-1"))
+
+
+@contextmanager
+def hang_up_server() -> Iterator[HangUpServer]:
+    """A live instance that takes every request and drops the connection unanswered."""
+    server = HangUpServer()
+    # A short poll interval: shutdown() waits for the next poll.
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
 def closed_port_url() -> str:
     """A URL on which nothing listens (connections are refused)."""
     with socket.socket() as sock:
@@ -295,14 +374,39 @@ def _upstream_server() -> Iterator[tuple[str, UpstreamState]]:
 
 @pytest.fixture
 def upstream_url(_upstream_server: tuple[str, UpstreamState]) -> str:
-    """The base URL of the echoing upstream."""
-    return _upstream_server[0]
+    """The base URL of the echoing upstream, live and answering, whatever tests came before."""
+    url, state = _upstream_server
+    state.reset()
+    return url
 
 
 @pytest.fixture
 def upstream_state(_upstream_server: tuple[str, UpstreamState]) -> UpstreamState:
     """What the echoing upstream saw during this test."""
     state = _upstream_server[1]
+    state.reset()
+    return state
+
+
+@pytest.fixture(scope="session")
+def _second_upstream_server() -> Iterator[tuple[str, UpstreamState]]:
+    state = UpstreamState()
+    with serve_in_thread(echo_app(state)) as url:
+        yield url, state
+
+
+@pytest.fixture
+def second_url(_second_upstream_server: tuple[str, UpstreamState]) -> str:
+    """The base URL of a second echoing upstream: another instance of the same service."""
+    url, state = _second_upstream_server
+    state.reset()
+    return url
+
+
+@pytest.fixture
+def second_state(_second_upstream_server: tuple[str, UpstreamState]) -> UpstreamState:
+    """What the second echoing upstream saw during this test."""
+    state = _second_upstream_server[1]
     state.reset()
     return state
 
@@ -356,6 +460,48 @@ def open_gateway(upstream_url: str, tmp_path: Path) -> OpenGateway:
             yield client
 
     return open_
+
+
+@pytest.fixture
+def hang_up() -> Iterator[HangUpServer]:
+    """An instance that passes health checks and hangs up on every request."""
+    with hang_up_server() as server:
+        yield server
+
+
+EchoInstance = Callable[..., AbstractContextManager[tuple[str, UpstreamState]]]
+
+
+@pytest.fixture
+def echo_instance() -> EchoInstance:
+    """`with echo_instance(port=...) as (url, state):` an echoing instance of our own.
+
+    Started on a given port it can be stopped and started again at the same address.
+    """
+
+    @contextmanager
+    def start(port: int = 0) -> Iterator[tuple[str, UpstreamState]]:
+        state = UpstreamState()
+        with serve_in_thread(echo_app(state), port=port) as url:
+            yield url, state
+
+    return start
+
+
+ServeGateway = Callable[..., AbstractContextManager[str]]
+
+
+@pytest.fixture
+def serve_gateway() -> ServeGateway:
+    """`with serve_gateway(**settings) as url:` the gateway under uvicorn, as in production."""
+
+    @contextmanager
+    def serve(**overrides: Any) -> Iterator[str]:
+        app = create_app(gateway_settings(**overrides))
+        with serve_in_thread(app, lifespan="on", loop="uvloop", http="httptools") as url:
+            yield url
+
+    return serve
 
 
 @pytest.fixture

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from typing import Any
 
 import anyio
 import httpx
 import pytest
+
+from gateway.proxy import is_replayable
 
 pytestmark = pytest.mark.anyio
 
@@ -396,3 +398,91 @@ async def test_upstream_breaking_mid_body_breaks_the_client_response(served_gate
     async with httpx.AsyncClient(base_url=served_gateway) as client:
         with pytest.raises(httpx.RemoteProtocolError):
             await client.get("/api/echo/halfway")
+
+
+# -- several instances ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "headers", "status"),
+    [
+        ("POST", {}, 502),
+        ("PATCH", {}, 502),
+        ("POST", {"Idempotency-Key": "4f1c2a"}, 200),
+        ("PATCH", {"Idempotency-Key": "4f1c2a"}, 200),
+        ("GET", {}, 200),
+        ("PUT", {}, 200),
+        ("DELETE", {}, 200),
+    ],
+)
+async def test_only_replayable_requests_go_to_another_instance_once_sent(
+    open_gateway: OpenGateway,
+    hang_up: Any,
+    upstream_url: str,
+    upstream_state: Any,
+    method: str,
+    headers: dict[str, str],
+    status: int,
+) -> None:
+    # The first request of a fresh gateway goes to the first instance: the one hanging up.
+    async with open_gateway(upstreams={"echo": [hang_up.url, upstream_url]}) as client:
+        response = await client.request(method, "/api/echo/pay", headers=headers, content=b"{}")
+    assert response.status_code == status
+    assert hang_up.seen == [f"{method} /pay HTTP/1.1"]  # it did get the bytes
+    assert upstream_state.paths == ([] if status == 502 else ["/pay"])
+
+
+@pytest.mark.parametrize(
+    ("method", "headers", "replayable"),
+    [
+        ("GET", [], True),
+        ("HEAD", [], True),
+        ("OPTIONS", [], True),
+        ("PUT", [], True),
+        ("DELETE", [], True),
+        ("POST", [], False),
+        ("PATCH", [], False),
+        ("POST", [(b"idempotency-key", b"k")], True),
+        ("PATCH", [(b"idempotency-key", b"k")], True),
+        ("POST", [(b"x-idempotency", b"k")], False),
+    ],
+)
+def test_which_requests_are_replayable(
+    method: str, headers: list[tuple[bytes, bytes]], replayable: bool
+) -> None:
+    assert is_replayable(method, headers) is replayable
+
+
+async def test_event_streams_are_spread_over_instances_and_still_stream(
+    serve_gateway: Callable[..., AbstractContextManager[str]],
+    upstream_url: str,
+    upstream_state: Any,
+    second_url: str,
+    second_state: Any,
+) -> None:
+    async def listen(client: httpx.AsyncClient, arrivals: list[float]) -> bytes:
+        body = b""
+        async with client.stream("GET", "/api/echo/stream?count=3&delay=0.3") as response:
+            assert response.headers["content-type"].startswith("text/event-stream")
+            async for chunk in response.aiter_raw():
+                arrivals.append(time.perf_counter())
+                body += chunk
+        return body
+
+    first: list[float] = []
+    second: list[float] = []
+    with serve_gateway(upstreams={"echo": [upstream_url, second_url]}) as url:
+        async with httpx.AsyncClient(base_url=url) as client, anyio.create_task_group() as tasks:
+            bodies: list[bytes] = []
+
+            async def run(arrivals: list[float]) -> None:
+                bodies.append(await listen(client, arrivals))
+
+            tasks.start_soon(run, first)
+            await anyio.sleep(0.1)  # the first stream is open, and counted, before the second
+            tasks.start_soon(run, second)
+    assert bodies == [b"data: 0\n\ndata: 1\n\ndata: 2\n\n"] * 2
+    for arrivals in (first, second):
+        assert arrivals[-1] - arrivals[0] > 0.4  # spread over the upstream's delays
+    # While one stream is open on an instance, the next goes to the other.
+    assert upstream_state.paths == second_state.paths == ["/stream"]

@@ -26,14 +26,19 @@ def test_defaults_point_at_every_local_service() -> None:
     settings = GatewaySettings()
     assert settings.port == 8000
     assert settings.upstreams == {
-        "catalog": "http://127.0.0.1:8001",
-        "auth": "http://127.0.0.1:8002",
-        "users": "http://127.0.0.1:8003",
-        "orders": "http://127.0.0.1:8004",
-        "payments": "http://127.0.0.1:8005",
+        "catalog": ("http://127.0.0.1:8001",),
+        "auth": ("http://127.0.0.1:8002",),
+        "users": ("http://127.0.0.1:8003",),
+        "orders": ("http://127.0.0.1:8004",),
+        "payments": ("http://127.0.0.1:8005",),
     }
     assert settings.upstream_connect_timeout == 1.0
     assert settings.upstream_read_timeout == 10.0
+    assert settings.upstream_attempts == 3
+    assert settings.upstream_health_interval == 1.0
+    assert settings.upstream_health_timeout == 0.5
+    assert settings.upstream_unhealthy_threshold == 2
+    assert settings.upstream_healthy_threshold == 2
     assert settings.max_body_bytes == 1024 * 1024
 
 
@@ -82,14 +87,33 @@ def test_upstreams_and_port_come_from_the_environment(monkeypatch: pytest.Monkey
     monkeypatch.setenv("BAZAAR_GATEWAY_PORT", "9000")
     settings = GatewaySettings()
     assert settings.port == 9000
-    assert settings.upstreams == {"catalog": "http://catalog:8000", "orders": "http://o:80"}
+    assert settings.upstreams == {"catalog": ("http://catalog:8000",), "orders": ("http://o:80",)}
+
+
+def test_a_service_may_have_several_instances(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(
+        "BAZAAR_GATEWAY_UPSTREAMS",
+        '{"catalog": ["http://10.0.0.5:8001/", "http://10.0.0.6:8001"], "auth": "http://a:80"}',
+    )
+    settings = GatewaySettings()
+    assert settings.upstreams == {
+        "catalog": ("http://10.0.0.5:8001", "http://10.0.0.6:8001"),
+        "auth": ("http://a:80",),
+    }
 
 
 @pytest.mark.parametrize(
     "upstreams",
-    [{"Bad Name": "http://x"}, {"docs": "http://x"}, {"catalog": "ftp://x"}],
+    [
+        {"Bad Name": "http://x"},
+        {"docs": "http://x"},
+        {"catalog": "ftp://x"},
+        {"catalog": []},
+        {"catalog": ["http://x", "ftp://y"]},
+        {"catalog": ["http://x/", "http://x"]},
+    ],
 )
-def test_unusable_upstreams_are_refused(upstreams: dict[str, str]) -> None:
+def test_unusable_upstreams_are_refused(upstreams: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
         GatewaySettings(upstreams=upstreams)
 

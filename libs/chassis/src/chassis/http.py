@@ -25,7 +25,7 @@ RETRYABLE_STATUSES = frozenset({502, 503, 504})
 HeaderInput: TypeAlias = Mapping[str, str] | Sequence[tuple[bytes, bytes]]
 
 
-class _NoCookieJar(http.cookiejar.CookieJar):
+class NoCookieJar(http.cookiejar.CookieJar):
     """A jar that keeps nothing.
 
     One client serves every caller of a service (and the gateway proxies every user
@@ -153,7 +153,7 @@ class ServiceClient:
             base_url=base_url,
             timeout=policy.timeout,
             limits=policy.limits,
-            cookies=_NoCookieJar(),
+            cookies=NoCookieJar(),
         )
 
     def request(
@@ -200,7 +200,7 @@ class AsyncServiceClient:
             base_url=base_url,
             timeout=policy.timeout,
             limits=policy.limits,
-            cookies=_NoCookieJar(),
+            cookies=NoCookieJar(),
         )
 
     async def send(

@@ -62,8 +62,8 @@ def _ephemeral_range() -> tuple[int, int]:
         return 32768, 60999  # Linux's default
 
 
-def _free_port() -> int:
-    """A port nothing listens on, below the ephemeral range.
+def free_port() -> int:
+    """A port nothing listens on, below the ephemeral range (for a platform's extra processes).
 
     A port the kernel hands out for `bind(0)` comes from the ephemeral range, where any
     outgoing connection may take it as its local port before our server binds it.
@@ -91,7 +91,7 @@ def isolated_env(data_dir: Path) -> dict[str, str]:
     env = {"BAZAAR_DATA_DIR": str(data_dir)}
     upstreams = {}
     for spec in discover().values():
-        port = _free_port()
+        port = free_port()
         url = f"http://127.0.0.1:{port}"
         env[f"BAZAAR_{spec.name.upper()}_PORT"] = str(port)
         env[f"BAZAAR_{spec.name.upper()}_URL"] = url

@@ -87,9 +87,12 @@ class ApiDocument:
 
     async def _fetch(self, name: str) -> dict[str, Any] | None:
         try:
-            response = await self.upstreams[name].client.send(
-                "GET", "/openapi.json", retry=False, timeout=FETCH_TIMEOUT
-            )
+            # Not replayed on another instance after a failure: the page is fetched again
+            # on the next request for it anyway.
+            async with self.upstreams[name].exchange(
+                "GET", b"/openapi.json", replayable=False, timeout=FETCH_TIMEOUT
+            ) as (_, response):
+                await response.aread()
             response.raise_for_status()
             document = response.json()
         except (ProblemError, httpx.HTTPError, ValueError) as exc:

@@ -15,11 +15,12 @@ from starlette.types import Message, Receive, Scope, Send
 from chassis.asgi import problem_response
 from chassis.auth import TokenVerifier
 from chassis.errors import PROBLEM_CONTENT_TYPE, BadRequest, NotFound, PayloadTooLarge, ProblemError
+from chassis.http import IDEMPOTENT_METHODS
 from chassis.logging import get_logger
 from chassis.metrics import UPSTREAM_FAILURES
 from gateway.ratelimit import RATELIMIT_HEADERS, RateLimiter
 from gateway.tokens import verify_bearer
-from gateway.upstreams import Upstream, Upstreams
+from gateway.upstreams import Instance, Upstreams
 
 log = get_logger("gateway.proxy")
 
@@ -60,6 +61,10 @@ _IDENTITY_PREFIXES = (b"x-user", b"x-auth")
 _SET_BY_SERVER = frozenset({b"date", b"server"})
 # A service's operational endpoints are for the cluster, not the internet.
 _PRIVATE_PATHS = frozenset({"/livez", "/readyz", "/metrics"})
+# Only to decode a raw target the way httpx does; never contacted.
+_ANY_HOST = httpx.URL("http://upstream")
+# ASGI servers give header names in lower case.
+IDEMPOTENCY_KEY = b"idempotency-key"
 # Under gunicorn's 4094-byte request line, so a service never meets a target it would
 # refuse with its own HTML 414 page.
 MAX_TARGET_BYTES = 4000
@@ -147,13 +152,17 @@ class ProxyEndpoint:
             body = await self._read_body(receive)
         except ClientDisconnect:
             return  # nobody is left to answer
-        url = upstream.url_for(target)
-        if self._is_private(url, upstream):
+        if _is_private(target):
             raise NotFound()
-        response = await upstream.client.send(
-            scope["method"], url, headers=headers, content=body or None, stream=True
-        )
-        await self._relay(scope, response, upstream, receive, send)
+        method = scope["method"]
+        async with upstream.exchange(
+            method,
+            target,
+            replayable=is_replayable(method, headers),
+            headers=headers,
+            content=body or None,
+        ) as (instance, response):
+            await self._relay(scope, response, instance, receive, send)
 
     # -- request --------------------------------------------------------------------
 
@@ -217,18 +226,13 @@ class ProxyEndpoint:
         query: bytes = scope.get("query_string", b"")
         return path + b"?" + query if query else path
 
-    def _is_private(self, url: httpx.URL, upstream: Upstream) -> bool:
-        """True when the URL names a service's operational endpoint, however it is spelled."""
-        path = url.path[len(upstream.base_url.path.rstrip("/")) :]
-        return posixpath.normpath("/" + path.lstrip("/")) in _PRIVATE_PATHS
-
     # -- response -------------------------------------------------------------------
 
     async def _relay(
         self,
         scope: Scope,
         response: httpx.Response,
-        upstream: Upstream,
+        instance: Instance,
         receive: Receive,
         send: Send,
     ) -> None:
@@ -246,7 +250,7 @@ class ProxyEndpoint:
                 {
                     "type": "http.response.start",
                     "status": response.status_code,
-                    "headers": self._response_headers(response, upstream),
+                    "headers": self._response_headers(response, instance),
                 }
             )
             if "content-length" in response.headers or scope["method"] == "HEAD":
@@ -261,7 +265,7 @@ class ProxyEndpoint:
         # so the client sees a broken body instead of a short one that looks whole.
 
     def _response_headers(
-        self, response: httpx.Response, upstream: Upstream
+        self, response: httpx.Response, instance: Instance
     ) -> list[tuple[bytes, bytes]]:
         raw = response.headers.raw
         drop = _connection_tokens(raw) | _SET_BY_SERVER
@@ -271,13 +275,13 @@ class ProxyEndpoint:
             if name in drop:
                 continue
             if name == b"location":
-                value = self._public_location(value, upstream)
+                value = self._public_location(value, instance)
             headers.append((name, value))
         return headers
 
-    def _public_location(self, location: bytes, upstream: Upstream) -> bytes:
-        """A redirect or Created location rewritten from the upstream's URL space to ours."""
-        base = str(upstream.base_url).rstrip("/").encode()
+    def _public_location(self, location: bytes, instance: Instance) -> bytes:
+        """A redirect or Created location rewritten from the instance's URL space to ours."""
+        base = instance.endpoint.encode()
         if location.startswith(base + b"/"):
             location = location[len(base) :]
         if location.startswith(b"/") and not location.startswith(b"//"):
@@ -317,6 +321,23 @@ class ProxyEndpoint:
             complete = await self._pump(response, send)
             tasks.cancel_scope.cancel()
         return complete
+
+
+def is_replayable(method: str, headers: list[tuple[bytes, bytes]]) -> bool:
+    """True when sending the request twice has the effect of sending it once (ADR 0009).
+
+    The idempotent methods of RFC 9110, and a POST or PATCH with an `Idempotency-Key`:
+    the service stores the first answer under that key and replays it (chassis.idempotency).
+    """
+    if method in IDEMPOTENT_METHODS:
+        return True
+    return method in ("POST", "PATCH") and any(name == IDEMPOTENCY_KEY for name, _ in headers)
+
+
+def _is_private(target: bytes) -> bool:
+    """True when the target names a service's operational endpoint, however it is spelled."""
+    path = _ANY_HOST.copy_with(raw_path=target).path
+    return posixpath.normpath("/" + path.lstrip("/")) in _PRIVATE_PATHS
 
 
 def _is_bare_error(response: httpx.Response) -> bool:

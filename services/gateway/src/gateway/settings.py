@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
-from typing import ClassVar
+from pathlib import Path
+from typing import Any, ClassVar
 
 from limits import parse_many
-from pydantic import field_validator
+from pydantic import Field, field_validator
 
 from chassis.settings import ServiceSettings
 
@@ -16,12 +17,12 @@ _RESERVED = frozenset({"docs"})
 # A strict route is one method and one public path, e.g. `POST /api/auth/token`.
 _STRICT_ROUTE = re.compile(r"^[A-Z]+ /api/[a-z][a-z0-9-]{0,31}(/[^\s/]+)+$")
 
-DEFAULT_UPSTREAMS = {
-    "catalog": "http://127.0.0.1:8001",
-    "auth": "http://127.0.0.1:8002",
-    "users": "http://127.0.0.1:8003",
-    "orders": "http://127.0.0.1:8004",
-    "payments": "http://127.0.0.1:8005",
+DEFAULT_UPSTREAMS: dict[str, tuple[str, ...]] = {
+    "catalog": ("http://127.0.0.1:8001",),
+    "auth": ("http://127.0.0.1:8002",),
+    "users": ("http://127.0.0.1:8003",),
+    "orders": ("http://127.0.0.1:8004",),
+    "payments": ("http://127.0.0.1:8005",),
 }
 
 
@@ -35,14 +36,48 @@ def _check_limit(value: str) -> str:
 
 
 class GatewaySettings(ServiceSettings):
-    """`BAZAAR_GATEWAY_UPSTREAMS` is JSON: `{"catalog": "http://127.0.0.1:8001"}`."""
+    """`BAZAAR_GATEWAY_UPSTREAMS` is JSON, one URL or a list of them per service.
+
+    `{"catalog": "http://10.0.0.5:8001", "orders": ["http://10.0.0.6:8004",
+    "http://10.0.0.7:8004"]}`: requests are balanced over the instances of a service.
+    """
 
     service_name: ClassVar[str] = "gateway"
     default_port: ClassVar[int] = 8000
 
-    upstreams: dict[str, str] = DEFAULT_UPSTREAMS
+    upstreams: dict[str, tuple[str, ...]] = Field(
+        default=DEFAULT_UPSTREAMS,
+        description="per service, one base URL, or a list of them: its instances, balanced",
+    )
     upstream_connect_timeout: float = 1.0
     upstream_read_timeout: float = 10.0
+    web_dir: Path | None = Field(
+        default=None,
+        description="the built storefront (`web/dist`) served at `/`; default: the source "
+        "checkout's, when built (container images set it)",
+    )
+    upstream_attempts: int = Field(
+        default=3,
+        ge=1,
+        le=10,
+        description="tries per request, over the instances in turn (a lone one: again); "
+        "once a request reached an instance, only a replayable one is tried again",
+    )
+    upstream_health_interval: float = Field(
+        default=1.0, gt=0, description="seconds between probes of every instance's `/livez`"
+    )
+    upstream_health_timeout: float = Field(
+        default=0.5, gt=0, description="a probe not answered 200 in this many seconds failed"
+    )
+    upstream_unhealthy_threshold: int = Field(
+        default=2,
+        ge=1,
+        description="failures in a row (probes, or requests that could not reach it) "
+        "that eject an instance; its very first failure ejects it at once",
+    )
+    upstream_healthy_threshold: int = Field(
+        default=2, ge=1, description="probes passed in a row that take an ejected instance back"
+    )
 
     # Rate limits on proxied `/api/<name>/...` calls, in `limits` notation; the store is
     # Redis when `BAZAAR_REDIS_URL` is set (shared by every worker and replica), else memory.
@@ -60,15 +95,30 @@ class GatewaySettings(ServiceSettings):
     rate_limit_redis_timeout: float = 0.25
     rate_limit_key_prefix: str = "bazaar:ratelimit"
 
+    @field_validator("upstreams", mode="before")
+    @classmethod
+    def _one_url_or_several(cls, upstreams: Any) -> Any:
+        # The single-URL form stays valid everywhere: it is a list of one.
+        if isinstance(upstreams, dict):
+            return {name: [u] if isinstance(u, str) else u for name, u in upstreams.items()}
+        return upstreams
+
     @field_validator("upstreams")
     @classmethod
-    def _check_upstreams(cls, upstreams: dict[str, str]) -> dict[str, str]:
-        for name, url in upstreams.items():
+    def _check_upstreams(cls, upstreams: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        checked = {}
+        for name, urls in upstreams.items():
             if not _NAME.match(name) or name in _RESERVED:
                 raise ValueError(f"upstream name {name!r} must match {_NAME.pattern}, not be docs")
-            if not url.startswith(("http://", "https://")):
-                raise ValueError(f"upstream {name!r} needs an http(s) URL, not {url!r}")
-        return {name: url.rstrip("/") for name, url in upstreams.items()}
+            if not urls:
+                raise ValueError(f"upstream {name!r} needs at least one URL")
+            for url in urls:
+                if not url.startswith(("http://", "https://")):
+                    raise ValueError(f"upstream {name!r} needs http(s) URLs, not {url!r}")
+            checked[name] = tuple(url.rstrip("/") for url in urls)
+            if len(set(checked[name])) < len(urls):
+                raise ValueError(f"upstream {name!r} lists an instance twice")
+        return checked
 
     @field_validator("rate_limit_authenticated", "rate_limit_anonymous")
     @classmethod
