@@ -6,7 +6,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 PYTEST_ARGS ?=
 
-.PHONY: help install run test test-fast lint fmt bench clean
+.PHONY: help install web run test test-fast lint fmt bench clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -18,29 +18,52 @@ help:  ## List the targets
 install: $(if $(findstring .tools,$(UV)),.tools/bin/uv)  ## Install every package from uv.lock into .venv
 	$(UV) sync --locked --all-packages
 
-run: install  ## Start the whole platform on embedded defaults and print the URL
+# The storefront (web/): npm ci when the lock changed, vite build (with the bundle budget)
+# when any source changed. The gateway serves web/dist; without it, a plain landing page.
+NPM := $(shell command -v npm 2>/dev/null)
+WEB_SOURCES := $(wildcard web/*.json web/*.ts web/*.html) \
+	$(shell find web/src web/public web/scripts -type f 2>/dev/null)
+
+web/node_modules/.package-lock.json: web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+
+web/dist/index.html: web/node_modules/.package-lock.json $(WEB_SOURCES)
+	cd web && npm run build || { rm -f dist/index.html; exit 1; }
+
+web:  ## Build the storefront into web/dist when its sources changed (needs Node >= 20)
+ifeq ($(NPM),)
+	@echo "npm not found: the gateway will serve its plain landing page. Install Node.js >= 20 for the storefront."
+else
+	@$(MAKE) --no-print-directory web/dist/index.html
+endif
+
+run: install web  ## Start the whole platform on embedded defaults and print the URL
 	$(UV) run --no-sync bazaar up
 
 # Each package's tests run in their own pytest process: every service has a `tests`
 # package, and one process cannot import two packages of the same name.
-TEST_DIRS := libs/chassis/tests $(wildcard services/*/tests) tests/system
+TEST_DIRS := libs/chassis/tests $(wildcard services/*/tests) tests/deploy tests/system tests/browser
 
-test: install lint  ## Lint, then every test (PostgreSQL, Redis and RabbitMQ tests skip unless reachable; CI=true makes them required)
-	@failed=""; for dir in $(TEST_DIRS); do \
+test: install lint web  ## Lint, then every test (PostgreSQL, Redis and RabbitMQ tests skip unless reachable; CI=true makes them required)
+	@failed=""; \
+	echo "== web (vitest, prettier, API types match the services)"; \
+	(cd web && npm test --silent && npm run --silent format:check && npm run --silent api:check) \
+	  || failed="$$failed web"; \
+	for dir in $(TEST_DIRS); do \
 	  echo "== $$dir"; \
 	  $(UV) run --no-sync pytest $$dir $(PYTEST_ARGS) || failed="$$failed $$dir"; \
 	done; \
 	if [ -n "$$failed" ]; then echo "FAILED in:$$failed"; exit 1; fi
 
 test-fast: install  ## Unit tests only, on SQLite
-	@for dir in $(filter-out tests/system,$(TEST_DIRS)); do \
+	@for dir in $(filter-out tests/system tests/browser,$(TEST_DIRS)); do \
 	  $(UV) run --no-sync pytest $$dir -q -k "not postgresql" $(PYTEST_ARGS) || exit 1; \
 	done
 
 lint: install  ## ruff (lint + format check) and mypy strict on libs/ and services/
 	$(UV) run --no-sync ruff check .
 	$(UV) run --no-sync ruff format --check .
-	$(UV) run --no-sync mypy libs/chassis/src services/*/src
+	$(UV) run --no-sync mypy libs/chassis/src services/*/src deploy/settings_reference.py
 
 fmt: install  ## Format and auto-fix
 	$(UV) run --no-sync ruff format .
@@ -50,4 +73,4 @@ bench: install  ## Start the platform and measure it with wrk; prints a table, w
 	$(UV) run --no-sync python -m bench
 
 clean:  ## Remove local data and caches (keeps .venv)
-	rm -rf var .pytest_cache .mypy_cache .ruff_cache test-output
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache test-output web/dist

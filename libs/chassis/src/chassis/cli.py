@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib
+import json
 import os
 import shutil
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -199,6 +205,49 @@ def status() -> None:
             state, failing = f"down ({type(exc).__name__})", True
         click.echo(f"{spec.name:10} {settings.base_url:28} {state}")
     raise SystemExit(1 if failing else 0)
+
+
+@main.command()
+@click.argument("service")
+def openapi(service: str) -> None:
+    """Print a service's OpenAPI document (JSON), built in-process: no server, no network."""
+    (spec,) = _specs((service,))
+    click.echo(json.dumps(openapi_document(spec), indent=2, ensure_ascii=False))
+
+
+def openapi_document(spec: ServiceSpec) -> dict[str, Any]:
+    """Build the service's app with default settings in a throwaway folder; its document."""
+    if spec.kind != "wsgi":
+        raise click.UsageError(
+            f"{spec.name} has no document of its own: it serves /api/openapi.json, "
+            "merged from the running services' documents"
+        )
+    module, _, factory = spec.app_factory.partition(":")
+    # Logs go to stdout, which carries the document; the environment may point at real
+    # databases or brokers, which must not be touched: defaults only, in a temporary folder.
+    with (
+        contextlib.redirect_stdout(sys.stderr),
+        _without_bazaar_environment(),
+        tempfile.TemporaryDirectory(prefix=f"bazaar-openapi-{spec.name}-") as data_dir,
+    ):
+        settings = spec.settings_class(data_dir=Path(data_dir), log_json=False)
+        # Some factories read their database at start (auth loads its signing key).
+        migrate_service(spec, settings)
+        app = getattr(importlib.import_module(module), factory)(settings)
+        document = app.spec
+    if not isinstance(document, dict):
+        raise click.UsageError(f"{spec.name} does not build an OpenAPI document")
+    return document
+
+
+@contextlib.contextmanager
+def _without_bazaar_environment() -> Iterator[None]:
+    """Hide every `BAZAAR_*` variable for the duration of the block."""
+    saved = {key: os.environ.pop(key) for key in list(os.environ) if key.startswith("BAZAAR_")}
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
 
 
 main.add_command(events)

@@ -35,7 +35,7 @@ def create_app(settings: GatewaySettings | None = None) -> Starlette:
         *operational_routes(
             HealthChecks(), advisory_checks=_dependency_checks(upstreams, limiter, revocations)
         ),
-        *page_routes(),
+        *page_routes(settings.web_dir),
         Route("/api/openapi.json", document.endpoint, methods=["GET"], name="openapi"),
         *proxy_routes(
             upstreams,
