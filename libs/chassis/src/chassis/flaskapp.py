@@ -37,6 +37,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 log = get_logger("chassis.http")
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 BEARER_SCHEME = "BearerAuth"
+_PROBE_ENDPOINTS = frozenset({"bazaar_livez", "bazaar_readyz"})
 
 
 @dataclass
@@ -181,7 +182,9 @@ def _finish_request(response: Response) -> Response:
         observe_request(
             service().settings.service_name, request.method, route, response.status_code, elapsed
         )
-        log.info(
+        # Probes arrive every second from every balancer and kubelet: not worth a line each.
+        emit = log.debug if request.endpoint in _PROBE_ENDPOINTS else log.info
+        emit(
             "request",
             method=request.method,
             path=request.path,
