@@ -83,7 +83,8 @@ def test_final_stage_has_no_build_tools(dockerfile: Parsed) -> None:
     assert "uv" not in {word.rsplit("/", 1)[-1] for word in text.split()}
     for tool in ("apt-get install", "gcc", "build-essential", "curl"):
         assert tool not in text
-    assert {i.flags().get("from") for i in runtime.all("COPY")} == {"builder", None}
+    # Only build outputs come from other stages: the virtualenv and the built storefront.
+    assert {i.flags().get("from") for i in runtime.all("COPY")} == {"builder", "web", None}
     assert "pip uninstall" in text  # the base image's installer goes too
 
 
@@ -113,6 +114,21 @@ def test_event_contracts_are_copied_where_the_setting_points(
     }
     assert ("contracts/events/", runtime_env["BAZAAR_EVENT_CONTRACTS"] + "/") in copies
     assert sorted((ROOT / "contracts" / "events").glob("*.v*.json"))
+
+
+def test_the_built_storefront_is_copied_where_the_gateway_looks(
+    dockerfile: Parsed, runtime_env: dict[str, str]
+) -> None:
+    copies = {
+        tuple(a for a in i.arguments.split() if not a.startswith("--"))
+        for i in stage(dockerfile, "runtime").all("COPY")
+        if i.flags().get("from") == "web"
+    }
+    assert copies == {("/web/dist/", runtime_env["BAZAAR_GATEWAY_WEB_DIR"] + "/")}
+    web = stage(dockerfile, "web")
+    builds = [i.arguments for i in web.all("RUN")]
+    assert any("npm ci" in b for b in builds)
+    assert builds[-1] == "npm run build"  # the bundle budget is checked in the build
 
 
 def test_default_command_serves_the_service_without_migrating(dockerfile: Parsed) -> None:
