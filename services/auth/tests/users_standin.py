@@ -9,11 +9,10 @@ auth does when users fails.
 from __future__ import annotations
 
 import json
-import threading
 import time
-from contextlib import suppress
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from chassis.testing import JsonHandler, ThreadedServer
 
 
 class UsersStandIn:
@@ -28,23 +27,21 @@ class UsersStandIn:
         self.authorizations: list[str] = []
         standin = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
+        class Handler(JsonHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 if not standin._admit(self):
                     return
                 if self.path != "/":
-                    self._reply(404, {"title": "Not Found"})
+                    self.reply(404, {"title": "Not Found"})
                     return
                 if standin.refuse_with:
-                    self._reply(standin.refuse_with, {"detail": "refused by the stand-in"})
+                    self.reply(standin.refuse_with, {"detail": "refused by the stand-in"})
                     return
                 profile = json.loads(body)
                 created = profile["id"] not in standin.profiles
                 standin.profiles.setdefault(profile["id"], profile)
-                self._reply(201 if created else 200, standin.profiles[profile["id"]])
+                self.reply(201 if created else 200, standin.profiles[profile["id"]])
 
             def do_DELETE(self) -> None:
                 if not standin._admit(self):
@@ -52,39 +49,23 @@ class UsersStandIn:
                 user_id = self.path.removeprefix("/")
                 standin.deleted.append(user_id)
                 found = standin.profiles.pop(user_id, None) is not None
-                self._reply(204 if found else 404, None)
+                self.reply(204 if found else 404, None)
 
-            def _reply(self, status: int, body: Any) -> None:
-                payload = b"" if body is None else json.dumps(body).encode()
-                with suppress(BrokenPipeError, ConnectionResetError):
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(payload)))
-                    self.end_headers()
-                    self.wfile.write(payload)
+        self._server = ThreadedServer(Handler)
 
-            def log_message(self, format: str, *args: Any) -> None:
-                """Quiet."""
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-
-    def _admit(self, handler: BaseHTTPRequestHandler) -> bool:
+    def _admit(self, handler: JsonHandler) -> bool:
         self.authorizations.append(handler.headers.get("Authorization", ""))
         if self.delay:
             time.sleep(self.delay)
         if not self.available:
-            handler._reply(503, {"title": "Service Unavailable"})  # type: ignore[attr-defined]
+            handler.reply(503, {"title": "Service Unavailable"})
             return False
         return True
 
     @property
     def url(self) -> str:
         """Where auth should find users."""
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self._server.url
 
     def reset(self) -> None:
         """Available, fast, and with no profiles."""
@@ -95,6 +76,4 @@ class UsersStandIn:
 
     def close(self) -> None:
         """Stop serving."""
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        self._server.close()

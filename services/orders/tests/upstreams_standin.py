@@ -8,12 +8,10 @@ Real HTTP, so the chassis ServiceClient (timeouts, retries, breaker) is what is 
 
 from __future__ import annotations
 
-import json
-import threading
-from contextlib import suppress
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from chassis.testing import JsonHandler, ThreadedServer
 
 ROUTES = (("/products/", "catalog"), ("/me/addresses/", "users"), ("/methods/", "payments"))
 
@@ -80,9 +78,7 @@ class UpstreamsStandIn:
         self.seen: list[Seen] = []
         standin = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
+        class Handler(JsonHandler):
             def do_GET(self) -> None:
                 for prefix, service in ROUTES:
                     if self.path.startswith(prefix):
@@ -91,34 +87,19 @@ class UpstreamsStandIn:
                             Seen(service, self.path, self.headers.get("Authorization", ""))
                         )
                         if service in standin.down:
-                            self._reply(503, {"title": "Service Unavailable"})
+                            self.reply(503, {"title": "Service Unavailable"})
                             return
                         self._reply_with(standin._find(service, key))
                         return
-                self._reply(404, {"title": "Not Found"})
+                self.reply(404, {"title": "Not Found"})
 
             def _reply_with(self, body: dict[str, Any] | None) -> None:
                 if body is None:
-                    self._reply(404, {"title": "Not Found"})
+                    self.reply(404, {"title": "Not Found"})
                 else:
-                    self._reply(200, body)
+                    self.reply(200, body)
 
-            def _reply(self, status: int, body: Any) -> None:
-                payload = json.dumps(body).encode()
-                with suppress(BrokenPipeError, ConnectionResetError):
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(payload)))
-                    self.end_headers()
-                    self.wfile.write(payload)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                """Quiet."""
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
+        self._server = ThreadedServer(Handler)
 
     def _find(self, service: str, key: str) -> dict[str, Any] | None:
         if service == "catalog":
@@ -130,8 +111,7 @@ class UpstreamsStandIn:
     @property
     def url(self) -> str:
         """Where orders finds all three services."""
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self._server.url
 
     def add_product(self, product_id: int, **overrides: Any) -> dict[str, Any]:
         """Offer a product in the stand-in catalog."""
@@ -161,6 +141,4 @@ class UpstreamsStandIn:
 
     def close(self) -> None:
         """Stop serving."""
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        self._server.close()

@@ -5,11 +5,14 @@ Loaded as a plugin (`-p chassis.testing` in the root pytest options).
 
 from __future__ import annotations
 
+import json
 import os
+import threading
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import jwt
@@ -21,6 +24,48 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from chassis.auth import ACCESS_TOKEN_TYPE
+
+
+class JsonHandler(BaseHTTPRequestHandler):
+    """Base of a stand-in service's request handler: JSON replies, no access log."""
+
+    protocol_version = "HTTP/1.1"
+
+    def reply(self, status: int, body: Any) -> None:
+        """Answer with `body` as JSON (no body when None)."""
+        payload = b"" if body is None else json.dumps(body).encode()
+        with suppress(BrokenPipeError, ConnectionResetError):  # the client gave up
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: tests read their own records, not an access log."""
+
+
+class ThreadedServer:
+    """A real HTTP server on a free local port, serving from a daemon thread."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        """Its base URL."""
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def close(self) -> None:
+        """Stop serving."""
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
 
 POSTGRES_ENV = "BAZAAR_TEST_POSTGRES_URL"
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
