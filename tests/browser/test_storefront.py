@@ -216,7 +216,7 @@ def test_a_declined_card_cancels_the_order_with_a_readable_message(
 def test_an_admin_creates_a_product_that_a_customer_finds_by_search(tab: Tab) -> None:
     log_in(tab, *DEMO_ADMIN)
     page = tab.page
-    page.get_by_role("link", name="Admin").click()
+    page.get_by_role("link", name="Admin", exact=True).click()
     page.get_by_role("link", name="New product").first.click()
     expect(page.get_by_role("heading", level=1, name="New product"))
     word = "qv" + uuid.uuid4().hex[:8]
@@ -251,7 +251,7 @@ def test_an_admin_ships_and_delivers_an_order_from_the_orders_list(
     order_id = placed_order(shop, product)
     log_in(tab, *DEMO_ADMIN)
     page = tab.page
-    page.get_by_role("link", name="Admin").click()
+    page.get_by_role("link", name="Admin", exact=True).click()
     page.get_by_role("navigation", name="Admin").get_by_role("link", name="Orders").click()
     page.get_by_label("Status").select_option("CONFIRMED")
     row = page.locator(".admin-order").filter(has_text=order_id)
@@ -271,7 +271,7 @@ def test_an_admin_ships_and_delivers_an_order_from_the_orders_list(
 def test_a_customer_cannot_open_the_admin_pages(tab: Tab) -> None:
     log_in(tab, *DEMO_CUSTOMER)
     page = tab.page
-    assert page.get_by_role("link", name="Admin").count() == 0
+    assert page.get_by_role("link", name="Admin", exact=True).count() == 0
 
     for path in ("/admin", "/admin/products/new", "/admin/orders"):
         tab.open(path)
