@@ -18,7 +18,9 @@ from typing import Any, TypeVar, cast
 
 import sqlalchemy as sa
 from flask import Response, make_response, request
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from chassis.db import Database, UTCDateTime, utcnow
 from chassis.errors import BadRequest, Conflict, ValidationFailed
@@ -126,22 +128,17 @@ def _claim(db: Database, scope: str, key: str, fingerprint: str, stale_after: fl
     """Claim the key (None) or return the stored row of a finished twin; raise otherwise."""
     table = IDEMPOTENCY_KEYS
     now = utcnow()
+    values = {
+        "scope": scope,
+        "key": key,
+        "fingerprint": fingerprint,
+        "state": "in_flight",
+        "created_at": now,
+        "locked_at": now,
+    }
     with db.session() as session:
-        try:
-            with session.begin_nested():
-                session.execute(
-                    sa.insert(table).values(
-                        scope=scope,
-                        key=key,
-                        fingerprint=fingerprint,
-                        state="in_flight",
-                        created_at=now,
-                        locked_at=now,
-                    )
-                )
+        if _insert_new(session, values):
             return None
-        except IntegrityError:
-            pass
         where = sa.and_(table.c.scope == scope, table.c.key == key)
         row = session.execute(sa.select(table).where(where)).one()
         if row.fingerprint != fingerprint:
@@ -163,6 +160,24 @@ def _claim(db: Database, scope: str, key: str, fingerprint: str, stale_after: fl
             f"A request with this {HEADER} is still being processed; retry shortly.",
             headers={"Retry-After": "1"},
         )
+
+
+def _insert_new(session: Session, values: dict[str, Any]) -> bool:
+    """Insert the claim; False when the key is taken (a twin ran, or runs)."""
+    table = IDEMPOTENCY_KEYS
+    dialect = session.get_bind().dialect.name
+    if dialect in ("postgresql", "sqlite"):
+        # One statement instead of savepoint, insert, release, on every checkout.
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        stmt = insert(table).values(**values)
+        stmt = stmt.on_conflict_do_nothing(index_elements=["scope", "key"])
+        return session.execute(stmt.returning(table.c.key)).first() is not None
+    try:
+        with session.begin_nested():
+            session.execute(sa.insert(table).values(**values))
+    except IntegrityError:
+        return False
+    return True
 
 
 def _release(db: Database, scope: str, key: str) -> None:

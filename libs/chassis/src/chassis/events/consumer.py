@@ -3,12 +3,21 @@
 A failing handler is retried with backoff; when it still fails, the message is parked on
 the service's dead letter queue (`bazaar events dlq` lists, `bazaar events replay` re-drives).
 A message that is not a valid event is parked at once: retrying cannot fix it.
+
+Handlers run on a small pool of threads, so one message's database round trips overlap
+another's; every message keeps its own transaction. The broker channel is not thread-safe,
+so acks and dead letters are done by the consuming thread, which takes the pool's verdicts
+between reads.
 """
 
 from __future__ import annotations
 
+import queue
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 from kombu.connection import Connection
@@ -28,6 +37,22 @@ from chassis.metrics import EVENT_HANDLER_FAILURES, EVENTS_CONSUMED
 
 log = get_logger("chassis.events.consumer")
 DEFAULT_RETRY_DELAYS = (0.1, 0.5, 2.0)
+DEFAULT_CONCURRENCY = 8
+# How long the consuming thread waits for a delivery before it looks for finished handlers
+# to ack while some are in flight; an ack never delays the saga (the effects are committed
+# before it), it only frees a prefetch slot. With nothing in flight it waits longer.
+ACK_INTERVAL = 0.02
+IDLE_READ_INTERVAL = 1.0
+
+
+@dataclass(frozen=True)
+class _Verdict:
+    """What a handler thread decided about one delivery; the consuming thread carries it out."""
+
+    message: Message
+    dead: bool
+    error: str = ""
+    attempts: int = 0
 
 
 class EventConsumer(ConsumerMixin):
@@ -41,7 +66,8 @@ class EventConsumer(ConsumerMixin):
         db: Database,
         handlers: dict[str, Handler],
         retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
-        prefetch: int = 16,
+        prefetch: int = 32,
+        concurrency: int = DEFAULT_CONCURRENCY,
         topology: Topology | None = None,
     ) -> None:
         self.connection = connection
@@ -49,10 +75,19 @@ class EventConsumer(ConsumerMixin):
         self.db = db
         self.handlers = handlers
         self.retry_delays = tuple(retry_delays)
-        self.prefetch = prefetch
+        # SQLite has one writer: more handler threads would only queue on its lock.
+        self.concurrency = max(1, concurrency if db.dialect == "postgresql" else 1)
+        self.prefetch = max(prefetch, 2 * self.concurrency)
+        self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="handler")
+        self._stopping = threading.Event()
+        self._in_flight = 0  # submitted, not yet settled; touched by the consuming thread only
+        self._verdicts: queue.SimpleQueue[_Verdict] = queue.SimpleQueue()
         self.topology = topology or Topology()
         self.queue: Queue = self.topology.service_queue(service, handlers)
         self.ready = threading.Event()  # set once the queue is declared and consumed
+        # Called after each handled event's commit: the worker wakes its relay with it, so
+        # what the handler published leaves at once instead of at the next poll.
+        self.on_handled: Callable[[], None] | None = None
 
     def on_consume_ready(self, connection: Any, channel: Any, consumers: Any, **_: Any) -> None:
         """Tell waiters that messages published from now on reach this consumer."""
@@ -75,7 +110,7 @@ class EventConsumer(ConsumerMixin):
         return [consumer]
 
     def on_message(self, body: Any, message: Message) -> None:
-        """Handle one delivery: ack when handled (or a duplicate), else dead-letter."""
+        """Take one delivery: check it here, run its handler on the pool."""
         try:
             event = Event.model_validate(body)
         except ValidationError as exc:
@@ -85,6 +120,20 @@ class EventConsumer(ConsumerMixin):
         if handler is None:
             message.ack()  # bound by an older version of this service; nothing to do now
             return
+        if self._stopping.is_set():
+            return  # left unacked: the broker delivers it again after we have gone
+        self._in_flight += 1
+        self._pool.submit(self._handle, message, event, handler)
+
+    def _handle(self, message: Message, event: Event, handler: Handler) -> None:
+        """Run a handler with retries (on a pool thread); leave the verdict for the consumer."""
+        try:
+            self._verdicts.put(self.handle(message, event, handler))
+        except BaseException as exc:  # never lose a delivery: park it with the reason
+            self._verdicts.put(_Verdict(message, dead=True, error=repr(exc), attempts=1))
+
+    def handle(self, message: Message, event: Event, handler: Handler) -> _Verdict:
+        """Handle one event in its own transaction, retrying with backoff; the verdict."""
         error = ""
         attempts = 0
         for delay in (*self.retry_delays, None):
@@ -92,7 +141,6 @@ class EventConsumer(ConsumerMixin):
             try:
                 with self.db.session() as session:
                     handled = handle_once(session, event, handler)
-                message.ack()
                 outcome = "handled" if handled else "duplicate"
                 EVENTS_CONSUMED.labels(self.service, event.type, outcome).inc()
                 log.info(
@@ -101,7 +149,9 @@ class EventConsumer(ConsumerMixin):
                     type=event.type,
                     correlation_id=event.correlation_id,
                 )
-                return
+                if handled and self.on_handled is not None:
+                    self.on_handled()
+                return _Verdict(message, dead=False)
             except ContractViolation as exc:
                 error = str(exc)
                 break
@@ -112,10 +162,34 @@ class EventConsumer(ConsumerMixin):
                     "event handler failed", event_id=event.id, type=event.type, error=error,
                     attempt=attempts,
                 )  # fmt: skip
-                if delay is None or self.should_stop:
+                if delay is None or self._stopping.is_set():
                     break
                 threading.Event().wait(delay)
-        self.dead_letter(message, error, attempts)
+        return _Verdict(message, dead=True, error=error, attempts=attempts)
+
+    def on_iteration(self) -> None:
+        """Between reads: ack (or dead-letter) what the handler threads finished."""
+        self.settle()
+
+    def settle(self) -> int:
+        """Carry out the finished verdicts on the consuming thread; how many there were."""
+        done = 0
+        while True:
+            try:
+                verdict = self._verdicts.get_nowait()
+            except queue.Empty:
+                return done
+            done += 1
+            self._in_flight -= 1
+            try:
+                if verdict.dead:
+                    self.dead_letter(verdict.message, verdict.error, verdict.attempts)
+                else:
+                    verdict.message.ack()
+            except Exception as exc:
+                # The channel it came on is gone (a reconnect): the broker delivers it again
+                # and the inbox drops the repeat, or the handler retries it.
+                log.warning("could not settle a delivery", error=repr(exc))
 
     def dead_letter(self, message: Message, error: str, attempts: int) -> None:
         """Park a message on the dead letter queue with why, then ack the original."""
@@ -143,6 +217,29 @@ class EventConsumer(ConsumerMixin):
         EVENTS_CONSUMED.labels(self.service, event_type, "dead_lettered").inc()
         log.error("event dead-lettered", service=self.service, error=error, attempts=attempts)
 
+    def consume(
+        self,
+        limit: int | None = None,
+        timeout: float | None = None,
+        safety_interval: float = IDLE_READ_INTERVAL,
+        **kwargs: Any,
+    ) -> Iterator[None]:
+        """kombu's loop (unlimited, no overall timeout), reading briefly while handlers are in
+        flight so that their acks go out."""
+        with self.consumer_context(**kwargs) as (connection, _, _):
+            while not self.should_stop:
+                self.on_iteration()
+                interval = ACK_INTERVAL if self._in_flight else safety_interval
+                try:
+                    connection.drain_events(timeout=interval)
+                except TimeoutError:  # socket.timeout
+                    connection.heartbeat_check()
+                except OSError:
+                    if not self.should_stop:
+                        raise
+                else:
+                    yield
+
     def run_until(self, stop: threading.Event) -> None:
         """Consume until `stop` is set (reconnecting while the broker is away)."""
         watcher = threading.Thread(target=self._watch, args=(stop,), daemon=True)
@@ -150,8 +247,16 @@ class EventConsumer(ConsumerMixin):
         try:
             self.run()
         finally:
+            self._pool.shutdown(wait=True)
             self.connection.release()
 
     def _watch(self, stop: threading.Event) -> None:
         stop.wait()
+        # Let in-flight handlers commit and the consuming thread ack them before the channel
+        # closes; anything left unacked is delivered again and dropped by the inbox.
+        self._stopping.set()
+        self._pool.shutdown(wait=True)
+        deadline = time.monotonic() + 1.0
+        while not self._verdicts.empty() and time.monotonic() < deadline:
+            time.sleep(ACK_INTERVAL)
         self.should_stop = True

@@ -27,6 +27,12 @@ def contracts_dir() -> Path:
     configured = os.environ.get(CONTRACTS_ENV)
     if configured:
         return Path(configured)
+    return _source_tree_contracts()
+
+
+@cache
+def _source_tree_contracts() -> Path:
+    # Resolved once: resolve() asks the filesystem, and every publish and delivery asks here.
     # libs/chassis/src/chassis/events/contracts.py -> the repository root is 5 levels up.
     return Path(__file__).resolve().parents[5] / "contracts" / "events"
 

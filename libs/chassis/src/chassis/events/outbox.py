@@ -14,6 +14,11 @@ from chassis.events.envelope import Event
 from chassis.events.tables import OUTBOX
 from chassis.requestid import current_request_id
 
+# The channel `publish()` notifies on PostgreSQL; the relay LISTENs on it. NOTIFY is held
+# back until the transaction commits, and repeats within one transaction are merged.
+NOTIFY_CHANNEL = "bazaar_outbox"
+_NOTIFIED = "chassis.outbox.notified"
+
 # Set while a consumer handles an event, so what the handler publishes carries its correlation.
 current_correlation: ContextVar[str | None] = ContextVar("bazaar_correlation", default=None)
 
@@ -47,7 +52,19 @@ def publish(
             created_at=event.occurred_at,
         )
     )
+    _notify_relay(session)
     return event
+
+
+def _notify_relay(session: Session) -> None:
+    """Ask PostgreSQL to wake the relay when this transaction commits (once per transaction)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    transaction = session.get_transaction()
+    if transaction is None or session.info.get(_NOTIFIED) is transaction:
+        return
+    session.execute(sa.text(f"NOTIFY {NOTIFY_CHANNEL}"))
+    session.info[_NOTIFIED] = transaction
 
 
 def outbox_events(

@@ -2,12 +2,18 @@
 
 It publishes with confirms, so a row is marked only once the broker has taken the
 message; a crash in between sends it again, and consumers drop the duplicate.
+
+It does not wait for its next poll when it knows there is work: `publish()` on PostgreSQL
+sends a NOTIFY that the relay LISTENs for (delivered only when the transaction commits),
+and the events worker wakes it after each handled event. Polling stays as the fallback
+for anything a wake-up misses (a listener reconnecting, SQLite, a batch cut at its limit).
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,7 +22,7 @@ from kombu.messaging import Producer
 
 from chassis.db import Database
 from chassis.events.broker import Topology
-from chassis.events.outbox import mark_published
+from chassis.events.outbox import NOTIFY_CHANNEL, mark_published
 from chassis.events.tables import OUTBOX
 from chassis.logging import get_logger
 from chassis.metrics import EVENTS_PUBLISHED
@@ -34,6 +40,7 @@ class OutboxRelay:
         *,
         batch_size: int = 200,
         idle_interval: float = 0.05,
+        listening_interval: float = 0.5,
         max_backoff: float = 5.0,
         topology: Topology | None = None,
         service: str = "service",
@@ -44,7 +51,10 @@ class OutboxRelay:
         self.connection = connection
         self.batch_size = batch_size
         self.idle_interval = idle_interval
+        self.listening_interval = listening_interval
         self.max_backoff = max_backoff
+        self._wake = threading.Event()
+        self._listening = threading.Event()  # set while a LISTEN connection is up
         self._producer: Producer | None = None
         self._failed_after: list[int] = []
 
@@ -55,6 +65,10 @@ class OutboxRelay:
             self.topology.declare(channel)
             self._producer = Producer(channel, exchange=self.topology.events_exchange)
         return self._producer
+
+    def wake(self) -> None:
+        """Look at the outbox now instead of at the next poll (thread-safe)."""
+        self._wake.set()
 
     def close(self) -> None:
         """Release the broker connection."""
@@ -132,8 +146,15 @@ class OutboxRelay:
 
     def run(self, stop: threading.Event) -> None:
         """Relay until `stop` is set; back off while the broker is unreachable."""
+        if self.db.dialect == "postgresql":
+            listener = threading.Thread(
+                target=self.listen, args=(stop,), name="relay-listener", daemon=True
+            )
+            listener.start()
         backoff = 0.0
         while not stop.is_set():
+            # Cleared before reading the outbox: a wake-up during the read is not lost.
+            self._wake.clear()
             try:
                 count = self.relay_once()
                 if backoff:
@@ -146,4 +167,40 @@ class OutboxRelay:
                 stop.wait(backoff)
                 continue
             if count < self.batch_size:
-                stop.wait(self.idle_interval)
+                listening = self._listening.is_set()
+                self._wake.wait(self.listening_interval if listening else self.idle_interval)
+
+    def listen(self, stop: threading.Event) -> None:
+        """Wake the relay on each NOTIFY from `publish()` (PostgreSQL); reconnect on errors."""
+        backoff = 0.0
+        while not stop.is_set():
+            try:
+                self._listen_once(stop)
+                return
+            except Exception as exc:
+                self._listening.clear()
+                backoff = min(self.max_backoff, backoff * 2 or 0.25)
+                log.warning("outbox listener failed; polling", error=repr(exc), retry_in=backoff)
+                stop.wait(backoff)
+
+    def _listen_once(self, stop: threading.Event) -> None:
+        # A connection of its own, taken out of the pool: it sits in LISTEN for good.
+        pooled = self.db.engine.raw_connection()
+        pooled.detach()
+        connection: Any = pooled.driver_connection
+        try:
+            connection.autocommit = True
+            connection.execute(f"LISTEN {NOTIFY_CHANNEL}")
+            self._listening.set()
+            self._wake.set()  # rows committed while no one listened
+            while not stop.is_set():
+                started = time.monotonic()
+                for _ in connection.notifies(timeout=1.0, stop_after=1):
+                    self._wake.set()
+                if time.monotonic() - started < 1.0:
+                    continue
+                connection.execute("SELECT 1")  # a dead server shows up here, not as silence
+        finally:
+            self._listening.clear()
+            with contextlib.suppress(Exception):
+                pooled.close()

@@ -58,6 +58,8 @@ class Worker:
                 handlers=handlers,
                 topology=topology,
             )
+            # What a handler publishes leaves as soon as its transaction commits.
+            consumer.on_handled = relay.wake
             self._thread("consumer", lambda: consumer.run_until(self.stop))
         for task in self.events.tasks(self.settings) if self.events.tasks else []:
             self._thread(task.name, lambda t=task: _every(t, self.db, self.stop))  # type: ignore[misc]
