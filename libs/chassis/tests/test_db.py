@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from sqlalchemy.exc import OperationalError, StatementError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from chassis.db import (
+    PLAN_WITH_VALUES,
     Database,
     TimestampMixin,
     UTCDateTime,
@@ -177,3 +179,55 @@ def test_sqlite_savepoints_work(tmp_path: Path) -> None:
         engine.dispose()
 
     assert stored == ["outer"]
+
+
+def backend_pid(db: Database) -> int:
+    """The PostgreSQL server process behind the pooled connection a session gets."""
+    with db.session() as session:
+        return int(session.execute(text("SELECT pg_backend_pid()")).scalar_one())
+
+
+def test_a_pooled_connection_the_server_closed_is_replaced_unnoticed(database_url: str) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite has no server to close connections")
+    db = Database(database_url, pool_size=1)
+    try:
+        first = backend_pid(db)
+        with Session(create_db_engine(database_url, pooled=False)) as admin:
+            admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
+        # The terminated backend's goodbye reaches the idle pooled socket.
+        time.sleep(0.2)
+
+        assert backend_pid(db) != first
+    finally:
+        db.dispose()
+
+
+def test_a_healthy_pooled_connection_is_kept(database_url: str) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("the socket check is for PostgreSQL")
+    db = Database(database_url, pool_size=1)
+    try:
+        assert backend_pid(db) == backend_pid(db)
+    finally:
+        db.dispose()
+
+
+def test_statements_asked_to_plan_with_values_are_never_prepared(database_url: str) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("prepared statements and generic plans are PostgreSQL's")
+    engine = create_db_engine(database_url, pool_size=1)
+    try:
+        with engine.connect() as connection:
+            for _ in range(8):  # psycopg prepares a statement on its fifth run
+                connection.execute(
+                    text("SELECT 1 + :x").execution_options(**{PLAN_WITH_VALUES: True}), {"x": 1}
+                )
+                connection.execute(text("SELECT 2 + :x"), {"x": 1})
+            prepared = connection.scalars(text("SELECT statement FROM pg_prepared_statements"))
+            statements = list(prepared)
+    finally:
+        engine.dispose()
+
+    assert any("SELECT 2 +" in statement for statement in statements)
+    assert not any("SELECT 1 +" in statement for statement in statements)

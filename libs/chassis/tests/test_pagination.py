@@ -15,7 +15,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from chassis.db import UTCDateTime, create_db_engine, service_metadata
 from chassis.errors import InvalidCursor
-from chassis.pagination import CursorCodec, SortKey, keyset_page
+from chassis.pagination import CursorCodec, SortKey, fetch_page, keyset_page, page_statement
 
 SECRET = "pagination-test-secret"
 BASE_TIME = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
@@ -363,3 +363,40 @@ def test_keyset_page_of_an_empty_selection_is_empty(session: Session, codec: Cur
 
     assert page.items == []
     assert page.next_cursor is None
+
+
+@pytest.mark.parametrize("case_name", list(CASES))
+def test_statements_built_once_serve_every_page(
+    session: Session, codec: CursorCodec, case_name: str
+) -> None:
+    case = CASES[case_name]
+    first = page_statement(select(Item).where(Item.id < 31), case.sort, after_cursor=False)
+    later = page_statement(select(Item).where(Item.id < 31), case.sort, after_cursor=True)
+    expected = [i for i in case.expected_order(list(session.scalars(select(Item)))) if i < 31]
+
+    seen: list[int] = []
+    cursor = None
+    for _ in range(100):
+        page = fetch_page(
+            session,
+            later if cursor else first,
+            params={},
+            sort=case.sort,
+            codec=codec,
+            cursor=cursor,
+            limit=7,
+            key_of=case.key_of,
+            types=case.types,
+        )
+        seen.extend(item.id for item in page.items)
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+
+    assert seen == expected
+
+
+def test_page_statement_leaves_values_to_parameters() -> None:
+    stmt = page_statement(select(Item), CASES["score-desc-id-asc"].sort, after_cursor=True)
+
+    assert {"keyset_limit", "keyset_after_0", "keyset_after_1"} <= set(stmt.compile().params)

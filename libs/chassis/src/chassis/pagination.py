@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import ColumnElement, Select, and_, or_, tuple_
+from sqlalchemy import ColumnElement, Integer, Row, Select, and_, bindparam, or_, tuple_
 
 from chassis.errors import InvalidCursor
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
+# Names of the bound parameters a `page_statement` leaves for `fetch_page` to fill.
+LIMIT_PARAM = "keyset_limit"
+AFTER_PARAM = "keyset_after_{}"
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,15 @@ class SortKey:
             step = column < values[i] if desc else column > values[i]
             clauses.append(and_(*equal, step))
         return or_(*clauses)
+
+    def after_placeholders(self) -> ColumnElement[bool]:
+        """`after()` with a bound parameter per key column, filled in by `fetch_page`."""
+        return self.after(
+            [
+                bindparam(AFTER_PARAM.format(i), type_=column.type)
+                for i, (column, _) in enumerate(self.columns)
+            ]
+        )
 
 
 class CursorCodec:
@@ -97,6 +109,45 @@ class Page:
     next_cursor: str | None
 
 
+def page_statement(stmt: Select[Any], sort: SortKey, *, after_cursor: bool) -> Select[Any]:
+    """`stmt` in `sort` order, after a cursor if asked, its limit and key left as parameters."""
+    # Built once per shape of query and run by `fetch_page` with new values: SQLAlchemy finds
+    # a statement object it has seen in its compiled cache at once, while keying a new one
+    # costs more per request (~0.2 ms for a catalog page) than PostgreSQL takes to run it.
+    if after_cursor:
+        stmt = stmt.where(sort.after_placeholders())
+    return stmt.order_by(*sort.order_by()).limit(bindparam(LIMIT_PARAM, type_=Integer))
+
+
+def fetch_page(
+    session: Any,
+    stmt: Select[Any],
+    *,
+    params: dict[str, Any],
+    sort: SortKey,
+    codec: CursorCodec,
+    cursor: str | None,
+    limit: int,
+    key_of: Any,
+    types: Sequence[type],
+    as_item: Callable[[Row[Any]], Any] | None = None,
+) -> Page:
+    """One page of a `page_statement`: its ORM entities, or `as_item(row)` for a Core select."""
+    values = {**params, LIMIT_PARAM: limit + 1}
+    if cursor:
+        keys = codec.decode(cursor, sort.name, types)
+        values.update((AFTER_PARAM.format(i), key) for i, key in enumerate(keys))
+    if as_item is None:
+        rows = list(session.scalars(stmt, values))
+    else:
+        # Through the session's connection: Session.execute would look for ORM work to do.
+        rows = [as_item(row) for row in session.connection().execute(stmt, values)]
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = codec.encode(sort.name, key_of(rows[-1])) if has_more and rows else None
+    return Page(items=rows, next_cursor=next_cursor)
+
+
 def keyset_page(
     session: Any,
     stmt: Select[Any],
@@ -109,10 +160,14 @@ def keyset_page(
     types: Sequence[type],
 ) -> Page:
     """Run `stmt` one page at a time; `key_of(row)` gives a row's sort key values."""
-    if cursor:
-        stmt = stmt.where(sort.after(codec.decode(cursor, sort.name, types)))
-    rows = list(session.scalars(stmt.order_by(*sort.order_by()).limit(limit + 1)))
-    has_more = len(rows) > limit
-    rows = rows[:limit]
-    next_cursor = codec.encode(sort.name, key_of(rows[-1])) if has_more and rows else None
-    return Page(items=rows, next_cursor=next_cursor)
+    return fetch_page(
+        session,
+        page_statement(stmt, sort, after_cursor=bool(cursor)),
+        params={},
+        sort=sort,
+        codec=codec,
+        cursor=cursor,
+        limit=limit,
+        key_of=key_of,
+        types=types,
+    )

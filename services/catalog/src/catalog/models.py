@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from chassis.db import TimestampMixin, service_metadata
@@ -31,6 +31,24 @@ class Category(TimestampMixin, Base):
     name: Mapped[str] = mapped_column(String(120))
 
 
+# The public list shows active products only, in one of three key orders, optionally within
+# one category: an index per order (and per category and order) that holds active rows only
+# lets PostgreSQL read a keyset page, at any depth, straight off the index. The query must
+# say `WHERE active` (not `active IS true`) for the planner to pick a partial index.
+LISTING_ORDERS: dict[str, tuple[str, ...]] = {
+    "newest": ("created_at", "id"),
+    "price": ("price_amount", "id"),
+    "name": ("name", "id"),
+}
+LISTING_INDEXES: dict[str, tuple[str, ...]] = {
+    **{f"ix_products_active_{order}": columns for order, columns in LISTING_ORDERS.items()},
+    **{
+        f"ix_products_active_category_{order}": ("category_id", *columns)
+        for order, columns in LISTING_ORDERS.items()
+    },
+}
+
+
 class Product(TimestampMixin, Base):
     """Something for sale; the price is in minor units of its currency."""
 
@@ -38,9 +56,10 @@ class Product(TimestampMixin, Base):
     __table_args__ = (
         CheckConstraint("price_amount >= 0", name="price_not_negative"),
         CheckConstraint("stock >= 0", name="stock_not_negative"),
-        Index("ix_products_newest", "created_at", "id"),
-        Index("ix_products_price", "price_amount", "id"),
-        Index("ix_products_name", "name", "id"),
+        *(
+            Index(name, *columns, postgresql_where=text("active"))
+            for name, columns in LISTING_INDEXES.items()
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -53,7 +72,7 @@ class Product(TimestampMixin, Base):
     category_id: Mapped[int] = mapped_column(ForeignKey("categories.id"), index=True)
     image_url: Mapped[str | None] = mapped_column(String(500), nullable=True)
     stock: Mapped[int] = mapped_column(Integer, default=0)
-    active: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
 
     category: Mapped[Category] = relationship(lazy="joined", innerjoin=True)
 

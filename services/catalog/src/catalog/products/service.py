@@ -5,18 +5,31 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Literal
 
-from sqlalchemy import Select, and_, func, literal_column, or_, select, update
+from sqlalchemy import (
+    Select,
+    String,
+    and_,
+    bindparam,
+    func,
+    literal_column,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from catalog.categories.service import get_by_slug
 from catalog.models import Category, Product
+from chassis.db import PLAN_WITH_VALUES
 from chassis.errors import Conflict, NotFound, ValidationFailed
 from chassis.events import publish
-from chassis.pagination import CursorCodec, Page, SortKey, keyset_page
+from chassis.pagination import CursorCodec, Page, SortKey, fetch_page, page_statement
 
 MAX_ID = 2**31 - 1
 ProductChange = Literal["created", "updated", "deactivated"]
@@ -58,6 +71,7 @@ _KEY_TYPES: dict[str, tuple[type, ...]] = {
     "price_desc": (int, int),
     "name": (str, int),
 }
+_LIKE_ESCAPE = "/"
 
 
 @dataclass(frozen=True)
@@ -77,19 +91,123 @@ def slugify(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")[:120] or "product"
 
 
-def _search(stmt: Select[Any], q: str, dialect: str) -> Select[Any]:
-    if dialect == "postgresql":
+@dataclass(frozen=True, slots=True)
+class CategoryRow:
+    """A product's category, as `ProductRow.category`."""
+
+    id: int
+    slug: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProductRow:
+    """A listed product: `Product`'s attributes from a plain row, not an ORM object.
+
+    A page is read-only, so it skips the ORM's identity map and instrumented objects, which
+    cost more than the query itself (0.30 ms of a 20-product page's 0.73 ms of CPU). A page
+    shows the database as it is: pending changes in the session are not flushed first.
+    """
+
+    category: CategoryRow
+    id: int
+    sku: str
+    slug: str
+    name: str
+    description: str
+    price_amount: int
+    currency: str
+    category_id: int
+    image_url: str | None
+    stock: int
+    active: bool
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> ProductRow:
+        """From a row of `_ROW_COLUMNS`."""
+        *product, category_slug, category_name = row
+        category = CategoryRow(product[_CATEGORY_ID], category_slug, category_name)
+        return cls(category, *product)
+
+
+_PRODUCTS, _CATEGORIES = Product.__table__, Category.__table__
+_PRODUCT_FIELDS = list(ProductRow.__dataclass_fields__)[1:]
+_CATEGORY_ID = _PRODUCT_FIELDS.index("category_id")
+# The product's columns in ProductRow's field order, then its category's own.
+_ROW_COLUMNS = (
+    *(_PRODUCTS.c[field] for field in _PRODUCT_FIELDS),
+    _CATEGORIES.c.slug.label("category_slug"),
+    _CATEGORIES.c.name.label("category_name"),
+)
+_ROWS = select(*_ROW_COLUMNS).select_from(
+    _PRODUCTS.join(_CATEGORIES, _CATEGORIES.c.id == _PRODUCTS.c.category_id)
+)
+
+
+@dataclass(frozen=True)
+class _ListShape:
+    """What decides the SQL of a product list query; the values go in as parameters."""
+
+    dialect: str
+    sort: str
+    category: bool
+    min_price: bool
+    max_price: bool
+    in_stock: bool | None
+    search_terms: int  # PostgreSQL searches the whole text at once: 0 or 1
+    after_cursor: bool
+
+
+def _search(stmt: Select[Any], shape: _ListShape) -> Select[Any]:
+    if shape.dialect == "postgresql":
         # websearch_to_tsquery accepts any user text without syntax errors.
         vector: Any = literal_column("products.search_vector")
-        return stmt.where(vector.op("@@")(func.websearch_to_tsquery("english", q)))
-    for term in q.split():
+        query = func.websearch_to_tsquery("english", bindparam("q", type_=String))
+        return stmt.where(vector.op("@@")(query)).execution_options(**{PLAN_WITH_VALUES: True})
+    for i in range(shape.search_terms):
+        term = bindparam(f"term_{i}", type_=String)
         stmt = stmt.where(
             or_(
-                Product.name.icontains(term, autoescape=True),
-                Product.description.icontains(term, autoescape=True),
+                Product.name.icontains(term, escape=_LIKE_ESCAPE),
+                Product.description.icontains(term, escape=_LIKE_ESCAPE),
             )
         )
     return stmt
+
+
+# Bounded: 4 sorts, 2 dialects, 2 cursor states, a few filter combinations, and on SQLite a
+# count of search words (at most 100 in 200 characters). A shape past the bound is rebuilt.
+@lru_cache(maxsize=1024)
+def _list_statement(shape: _ListShape) -> Select[Any]:
+    # `Product.active`, not `.is_(True)`: the listing indexes are partial on `WHERE active`.
+    stmt = _ROWS.where(Product.active)
+    if shape.category:
+        # By id, through a subquery run once: the planner can then walk the category's own
+        # listing index, where a join would make it filter the whole catalog's index.
+        category_id = (
+            select(Category.id).where(Category.slug == bindparam("category")).correlate(None)
+        )
+        stmt = stmt.where(Product.category_id == category_id.scalar_subquery())
+    if shape.min_price:
+        stmt = stmt.where(Product.price_amount >= bindparam("min_price"))
+    if shape.max_price:
+        stmt = stmt.where(Product.price_amount <= bindparam("max_price"))
+    if shape.in_stock is True:
+        stmt = stmt.where(Product.stock > 0)
+    elif shape.in_stock is False:
+        stmt = stmt.where(Product.stock == 0)
+    if shape.search_terms:
+        stmt = _search(stmt, shape)
+    return page_statement(stmt, SORTS[shape.sort], after_cursor=shape.after_cursor)
+
+
+def _like_literal(term: str) -> str:
+    """`term` with LIKE's wildcards escaped, as `autoescape=True` does for literal values."""
+    for char in (_LIKE_ESCAPE, "%", "_"):
+        term = term.replace(char, _LIKE_ESCAPE + char)
+    return term
 
 
 def list_products(
@@ -101,30 +219,42 @@ def list_products(
     cursor: str | None,
     limit: int,
 ) -> Page:
-    """Active products matching `filters`, one keyset page at a time."""
-    stmt = select(Product).where(Product.active.is_(True))
+    """Active products matching `filters`, one keyset page of `ProductRow`s at a time."""
+    dialect = session.get_bind().dialect.name
+    params: dict[str, Any] = {}
     if filters.category:
-        stmt = stmt.join(Product.category).where(Category.slug == filters.category)
+        params["category"] = filters.category
     if filters.min_price is not None:
-        stmt = stmt.where(Product.price_amount >= filters.min_price)
+        params["min_price"] = filters.min_price
     if filters.max_price is not None:
-        stmt = stmt.where(Product.price_amount <= filters.max_price)
-    if filters.in_stock is True:
-        stmt = stmt.where(Product.stock > 0)
-    elif filters.in_stock is False:
-        stmt = stmt.where(Product.stock == 0)
-    if filters.q and filters.q.strip():
-        stmt = _search(stmt, filters.q.strip(), session.get_bind().dialect.name)
+        params["max_price"] = filters.max_price
+    text = filters.q.strip() if filters.q else ""
+    if text and dialect == "postgresql":
+        params["q"] = text
+    elif text:
+        params.update((f"term_{i}", _like_literal(t)) for i, t in enumerate(text.split()))
+    shape = _ListShape(
+        dialect=dialect,
+        sort=sort,
+        category=bool(filters.category),
+        min_price=filters.min_price is not None,
+        max_price=filters.max_price is not None,
+        in_stock=filters.in_stock,
+        search_terms=(1 if dialect == "postgresql" else len(text.split())) if text else 0,
+        after_cursor=bool(cursor),
+    )
     key = SORTS[sort]
-    return keyset_page(
+    return fetch_page(
         session,
-        stmt,
+        _list_statement(shape),
+        params=params,
         sort=key,
         codec=codec,
         cursor=cursor,
         limit=limit,
         key_of=lambda p: [getattr(p, column.key) for column, _ in key.columns],
         types=_KEY_TYPES[sort],
+        as_item=ProductRow.from_row,
     )
 
 
