@@ -47,7 +47,7 @@ def test_seed_catalog_adds_rows_once(tmp_path: Path) -> None:
     added = re.search(r"catalog: seeded (\d+) rows", first.output)
     assert added is not None and int(added.group(1)) > 0
     assert second.exit_code == 0, second.output
-    assert "catalog: seeded 0 rows" in second.output
+    assert "catalog: data kept" in second.output
 
 
 def test_unknown_service_fails_with_a_clear_message(tmp_path: Path) -> None:
@@ -89,6 +89,14 @@ def test_wsgi_services_run_under_gunicorn_gthread(settings: ExampleSettings) -> 
     assert option(argv, "--bind") == "10.1.2.3:8123"
     assert option(argv, "--workers") == "3"
     assert option(argv, "--threads") == "6"
+
+
+def test_wsgi_services_with_one_thread_run_sync_workers(settings: ExampleSettings) -> None:
+    argv = server_argv(example_spec("wsgi"), settings.model_copy(update={"threads": 1}))
+
+    assert option(argv, "--worker-class") == "sync"
+    assert option(argv, "--workers") == "3"
+    assert "--threads" not in argv
 
 
 def test_asgi_services_run_under_uvicorn_with_uvloop_and_httptools(

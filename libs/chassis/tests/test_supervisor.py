@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import io
+import os
 import signal
 import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -149,3 +151,34 @@ def test_wait_ready_stops_waiting_when_a_child_died(supervisor: Supervisor, read
     child.process.wait(timeout=10)
 
     assert not supervisor.wait_ready(f"{ready_url}/not-ready", timeout=30.0)
+
+
+def test_a_forked_child_runs_a_module_with_its_own_environment_and_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "bazaar_fork_probe.py").write_text(
+        "import os, sys\n"
+        "print('env:', os.environ['BAZAAR_FORK_TEST'])\n"
+        "print('argv:', sys.argv[1:])\n"
+        "sys.exit(3)\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))  # the child starts with our sys.path
+    out = io.StringIO()
+    supervisor = Supervisor(out, fork=True)
+    argv = [sys.executable, "-m", "bazaar_fork_probe", "--flag"]
+    code = supervisor.run("probe", argv, {"BAZAAR_FORK_TEST": "the child's own"})
+    assert code == 3
+    lines = out.getvalue().splitlines()
+    assert "probe    | env: the child's own" in lines
+    assert "probe    | argv: ['--flag']" in lines
+    assert "BAZAAR_FORK_TEST" not in os.environ  # the parent's environment is untouched
+
+
+def test_a_forked_child_exit_code_and_stop_are_reported() -> None:
+    supervisor = Supervisor(io.StringIO(), fork=True)
+    assert supervisor.run("fails", [sys.executable, "-m", "chassis_no_such_module"], {}) == 1
+    argv = [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", "0"]
+    child = supervisor.start("sleeper", argv, dict(os.environ))
+    assert child.process is not None and child.process.poll() is None
+    supervisor.stop(grace=5)
+    assert child.process.poll() is not None

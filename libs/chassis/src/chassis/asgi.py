@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+import structlog
+from prometheus_client import Counter, Histogram
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -18,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from chassis.errors import PROBLEM_CONTENT_TYPE, ProblemError, problem_body
 from chassis.health import HealthChecks
 from chassis.logging import configure_logging, get_logger
-from chassis.metrics import observe_request, render_latest
+from chassis.metrics import LATENCY, REQUESTS, render_latest
 from chassis.requestid import accept_or_generate, set_request_id
 from chassis.settings import ServiceSettings
 
@@ -49,12 +52,98 @@ def problem_response(
     )
 
 
+class AccessLog:
+    """The request line, rendered by the configured structlog processors and renderer.
+
+    Through stdlib logging a line costs ~35 µs (a LogRecord, its copy, handler locks), as
+    much as the gateway's whole answer from its cache; the configured processors and
+    renderer write the same line in ~8 µs. Any configuration other than
+    `chassis.logging`'s (structlog into one `ProcessorFormatter` handler) gets `log.info`.
+    Lines are written at once and flushed once per turn of the event loop: one write
+    call for every request that finished in it, not one each.
+    """
+
+    def __init__(self) -> None:
+        self._logger = logging.getLogger("chassis.asgi")
+        self._handler: logging.Handler | None = None
+        self._stream: Any = None
+        self._chain: list[Any] = []
+        self._flush_pending = False
+
+    def __call__(self, **fields: Any) -> None:
+        """Log `request` with these fields at info."""
+        if not self._logger.isEnabledFor(logging.INFO):
+            return
+        handlers = logging.getLogger().handlers
+        if len(handlers) != 1 or handlers[0] is not self._handler:
+            self._resolve(handlers)
+        if self._stream is None:
+            log.info("request", **fields)
+            return
+        event: Any = {**fields, "event": "request"}
+        for processor in self._chain:
+            event = processor(self._logger, "info", event)
+        handler = self._handler
+        assert isinstance(handler, logging.StreamHandler)  # noqa: S101 - set with the stream
+        handler.acquire()
+        try:
+            self._stream.write(event + handler.terminator)
+        except (OSError, ValueError):
+            pass  # as with logging's handlers: a lost log line must not fail the request
+        finally:
+            handler.release()
+        if not self._flush_pending:
+            try:
+                asyncio.get_running_loop().call_soon(self._flush)
+            except RuntimeError:  # no loop: flush now
+                self._flush()
+                return
+            self._flush_pending = True
+
+    def _flush(self) -> None:
+        self._flush_pending = False
+        handler = self._handler
+        if handler is None:
+            return
+        handler.acquire()
+        try:
+            handler.stream.flush()  # type: ignore[attr-defined]
+        except (OSError, ValueError):
+            pass
+        finally:
+            handler.release()
+
+    def _resolve(self, handlers: list[logging.Handler]) -> None:
+        """Adopt the current configuration when it is chassis.logging's, else none."""
+        self._handler = handlers[0] if len(handlers) == 1 else None
+        self._stream, self._chain = None, []
+        handler = self._handler
+        processors = structlog.get_config()["processors"]
+        if (
+            not isinstance(handler, logging.StreamHandler)
+            or type(handler.formatter) is not structlog.stdlib.ProcessorFormatter
+            or handler.filters
+            or self._logger.filters
+            or not processors
+            or processors[-1] is not structlog.stdlib.ProcessorFormatter.wrap_for_formatter
+        ):
+            return
+        # The structlog chain up to the hand-over to stdlib, then the formatter's renderer
+        # (its other processors only strip what the hand-over added).
+        self._chain = [*processors[:-1], handler.formatter.processors[-1]]
+        self._stream = handler.stream
+
+
 class RequestContextMiddleware:
     """Request id in and out, one access log line and latency metrics per request."""
 
     def __init__(self, app: ASGIApp, *, service: str) -> None:
         self.app = app
         self.service = service
+        self.access_log = AccessLog()
+        # prometheus_client's labels() validates and locks on every call; the children
+        # are the same objects each time.
+        self._metrics: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -89,16 +178,29 @@ class RequestContextMiddleware:
             template = getattr(route, "path", None) or "<unmatched>"
             if template != "/metrics":
                 elapsed = time.perf_counter() - started
-                observe_request(self.service, scope["method"], template, status, elapsed)
-                log.info(
-                    "request",
-                    method=scope["method"],
+                method = scope["method"]
+                self._observe(method, template, status, elapsed)
+                self.access_log(
+                    method=method,
                     path=scope["path"],
                     status=status,
                     duration_ms=round(elapsed * 1000, 2),
                     request_id=request_id,
                 )
             set_request_id(None)
+
+    def _observe(self, method: str, template: str, status: int, seconds: float) -> None:
+        """`chassis.metrics.observe_request`, with the labelled children kept."""
+        key = (method, template, status)
+        children = self._metrics.get(key)
+        if children is None:
+            children = (
+                REQUESTS.labels(self.service, method, template, str(status)),
+                LATENCY.labels(self.service, method, template),
+            )
+            self._metrics[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
 
 async def _on_problem(request: Request, exc: Exception) -> Response:

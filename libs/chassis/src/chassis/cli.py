@@ -19,7 +19,7 @@ from chassis import migrations
 from chassis.events.commands import events
 from chassis.registry import ServiceSpec, discover
 from chassis.settings import ServiceSettings
-from chassis.supervisor import Supervisor
+from chassis.supervisor import Supervisor, preload
 
 
 def _specs(names: tuple[str, ...]) -> list[ServiceSpec]:
@@ -74,13 +74,16 @@ def migrate(services: tuple[str, ...]) -> None:
 
 @main.command()
 @click.argument("services", nargs=-1)
-def seed(services: tuple[str, ...]) -> None:
+@click.option("--no-migrate", is_flag=True, help="The databases are migrated already.")
+def seed(services: tuple[str, ...], no_migrate: bool) -> None:
     """Load demo data into services whose data is empty."""
     for spec in _specs(services):
         if spec.seed is not None:
             settings = spec.settings_class()
-            migrate_service(spec, settings)
-            click.echo(f"{spec.name}: seeded {spec.seed(settings)} rows")
+            if not no_migrate:
+                migrate_service(spec, settings)
+            count = spec.seed(settings)
+            click.echo(f"{spec.name}: " + (f"seeded {count} rows" if count else "data kept"))
 
 
 @main.command()
@@ -106,33 +109,72 @@ def server_argv(spec: ServiceSpec, settings: ServiceSettings) -> list[str]:
             "--workers", str(settings.workers),
             "--no-access-log", "--timeout-keep-alive", "75",
         ]  # fmt: skip
+    if settings.threads > 1:
+        # For requests that wait on more than the service's database (streams, calls to
+        # other services). Keep-alive longer than the callers' pool idle time, so the
+        # server never closes first.
+        model = ["--worker-class", "gthread", "--threads", str(settings.threads),
+                 "--keep-alive", "75"]  # fmt: skip
+    else:
+        # A sync worker accepts a connection only when it is free, so the kernel spreads
+        # requests over the workers. gthread workers accept eagerly and keep their
+        # keep-alive connections, which can pile onto one worker and idle a core (ADR 0010).
+        model = ["--worker-class", "sync"]
     return [
         "gunicorn", f"{spec.app_factory}()",
         "--bind", bind,
-        "--worker-class", "gthread",
         "--workers", str(settings.workers),
-        "--threads", str(settings.threads),
-        # Longer than the callers' pool idle time, so the server never closes first.
-        "--keep-alive", "75",
+        *model,
         "--graceful-timeout", "10",
         "--error-logfile", "-",
+        # gunicorn 24+ opens a control socket under $HOME, one path shared by every
+        # service on the host (and unwritable on a read-only root filesystem): not used.
+        "--no-control-socket",
     ]  # fmt: skip
+
+
+# Server modules every child needs; imported once by `up` when it forks its children.
+_SERVER_MODULES = (
+    "gunicorn.app.wsgiapp",
+    "gunicorn.workers.gthread",
+    "gunicorn.workers.sync",
+    "uvicorn.main",
+    "uvicorn.loops.uvloop",
+    "uvicorn.protocols.http.httptools_impl",
+    "chassis.events.worker",
+)
 
 
 @main.command()
 @click.option("--seed/--no-seed", "do_seed", default=True, help="Load demo data when empty.")
-def up(do_seed: bool) -> None:
+@click.option(
+    "--fork/--no-fork",
+    default=sys.platform == "linux",
+    show_default="on Linux",
+    help="Fork every process from one that has imported everything (less memory, faster "
+    "start), or start each as a new interpreter.",
+)
+def up(do_seed: bool, fork: bool) -> None:
     """Start every service on embedded defaults, seed, print the URL; Ctrl-C stops all."""
     specs = _specs(())
-    supervisor = Supervisor()
+    supervisor = Supervisor(fork=fork)
     for spec in specs:
         if spec.platform_env is not None:
             for key, value in spec.platform_env(spec.settings_class()).items():
                 os.environ.setdefault(key, value)
+    # One server process per service is plenty for one person on a laptop, and keeps the
+    # whole platform near 400 MB; production sizes its workers per pod (operations.md).
+    os.environ.setdefault("BAZAAR_WORKERS", "1")
     env = dict(os.environ)
     env.setdefault("PYTHONUNBUFFERED", "1")
     for spec in specs:
-        migrate_service(spec, spec.settings_class())
+        settings = spec.settings_class()
+        migrate_service(spec, settings)
+        if not settings.redis_url:
+            # The local cache is disposable, and data may have changed while we were down.
+            shutil.rmtree(settings.data_dir / "cache", ignore_errors=True)
+    if fork:
+        preload([*_SERVER_MODULES, *(spec.app_factory.partition(":")[0] for spec in specs)])
     metrics_root = Path(env.get("BAZAAR_DATA_DIR", "var")) / "metrics"
     code = 1
     try:
@@ -148,17 +190,23 @@ def up(do_seed: bool) -> None:
                 )
         for spec in specs:
             _start(supervisor, spec, env, metrics_root / spec.name)
+        for spec in specs:
+            if not supervisor.wait_ready(f"{spec.settings_class().base_url}/livez"):
+                supervisor.say(f"{spec.name} did not start")
+                raise SystemExit(1)
         # Seeds run once every service answers: one service's demo data may need another.
+        # In a child of their own, so this long-lived parent stays small.
+        if do_seed:
+            seeded = supervisor.run(
+                "seed", [sys.executable, "-m", "chassis.cli", "seed", "--no-migrate"], env
+            )
+            if seeded != 0:
+                supervisor.say(f"seeding failed (exit code {seeded})")
+                raise SystemExit(1)
         lines: list[str] = []
         for spec in specs:
-            settings = spec.settings_class()
-            if do_seed and spec.seed is not None:
-                count = spec.seed(settings)
-                supervisor.say(
-                    f"{spec.name}: " + (f"seeded {count} rows" if count else "data kept")
-                )
             if spec.announce is not None:
-                lines += spec.announce(settings)
+                lines += spec.announce(spec.settings_class())
         for line in lines:
             supervisor.say(line)
         gateway = next((s for s in specs if s.kind == "asgi"), None)
@@ -175,18 +223,27 @@ def up(do_seed: bool) -> None:
 
 
 def _start(supervisor: Supervisor, spec: ServiceSpec, env: dict[str, str], metrics: Path) -> None:
-    """Start one service under the supervisor and wait until it answers."""
+    """Start one service's server under the supervisor (already migrated)."""
     shutil.rmtree(metrics, ignore_errors=True)
     metrics.mkdir(parents=True, exist_ok=True)
     child_env = {**env, "PROMETHEUS_MULTIPROC_DIR": str(metrics.resolve())}
-    supervisor.start(
-        spec.name,
-        [sys.executable, "-m", "chassis.cli", "serve", spec.name, "--no-migrate"],
-        child_env,
-    )
-    if not supervisor.wait_ready(f"{spec.settings_class().base_url}/livez"):
-        supervisor.say(f"{spec.name} did not start")
-        raise SystemExit(1)
+    # Settings as the child will read them, from its own environment.
+    with _environment(child_env):
+        argv = server_argv(spec, spec.settings_class())
+    supervisor.start(spec.name, [sys.executable, "-m", *argv], child_env)
+
+
+@contextlib.contextmanager
+def _environment(env: dict[str, str]) -> Iterator[None]:
+    """Run the block with `env` as the whole process environment."""
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 @main.command()

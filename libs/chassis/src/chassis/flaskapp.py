@@ -48,10 +48,15 @@ class ServiceContext:
     db: Database
     verifier: TokenVerifier | None
     health: HealthChecks = field(default_factory=HealthChecks)
+    _codecs: dict[str, CursorCodec] = field(default_factory=dict, init=False, repr=False)
 
     def cursor_codec(self, resource: str) -> CursorCodec:
-        """A cursor codec keyed by this service's secret."""
-        return CursorCodec(self.settings.secret_key.get_secret_value(), resource)
+        """A cursor codec keyed by this service's secret (one per resource, kept)."""
+        codec = self._codecs.get(resource)
+        if codec is None:
+            secret = self.settings.secret_key.get_secret_value()
+            codec = self._codecs.setdefault(resource, CursorCodec(secret, resource))
+        return codec
 
 
 def create_api_app(import_name: str, settings: ServiceSettings, *, title: str) -> APIFlask:
@@ -82,13 +87,16 @@ def init_service(app: Flask, settings: ServiceSettings) -> ServiceContext:
     configure_logging(
         level=settings.log_level, json=settings.log_json, service=settings.service_name
     )
-    db = Database(settings.database_url)
+    # One connection per request thread, so a request never waits for the pool; the overflow
+    # covers sessions opened beside the request's own (streams, units of work).
+    db = Database(settings.database_url, pool_size=settings.threads)
     ctx = ServiceContext(settings=settings, db=db, verifier=verifier_from_settings(settings))
     ctx.health.add("database", db.ping)
     for name, check in dependency_checks(settings.redis_url, settings.broker_url).items():
-        # Requests never wait on the broker (events leave through the outbox), so a broker
-        # outage must not take the service out of its load balancer.
-        ctx.health.add(name, check, advisory=name == "broker")
+        # Requests never wait on the broker (events leave through the outbox), and a Redis
+        # outage only skips the caches (ADR 0011): neither may take every instance out of
+        # its load balancer at once. Both are reported.
+        ctx.health.add(name, check, advisory=name in ("broker", "redis"))
     app.extensions["bazaar"] = ctx
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.config["SECRET_KEY"] = settings.secret_key.get_secret_value()
