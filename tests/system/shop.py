@@ -106,9 +106,22 @@ def new_product(platform: Platform, admin: dict[str, str], stock: int) -> int:
     return int(created.json()["id"])
 
 
+_admins: dict[str, tuple[float, dict[str, str]]] = {}
+
+
+def _admin_of(platform: Platform) -> dict[str, str]:
+    """The admin's header, logged in again every few minutes (tokens live 15)."""
+    made, headers = _admins.get(platform.gateway, (0.0, {}))
+    if time.monotonic() - made > 300:
+        headers = admin_headers(platform)
+        _admins[platform.gateway] = (time.monotonic(), headers)
+    return headers
+
+
 def stock_of(platform: Platform, product_id: int) -> int:
-    """The product's stock, read from catalog directly (no cache in between)."""
-    response = httpx.get(f"{service_url(platform, 'catalog')}/products/{product_id}")
+    """The product's stock, read from catalog directly as an admin: no cache in between."""
+    admin = _admin_of(platform)
+    response = httpx.get(f"{service_url(platform, 'catalog')}/products/{product_id}", headers=admin)
     assert response.status_code == 200, response.text
     return int(response.json()["stock"])
 
@@ -161,19 +174,23 @@ def wait_final(
 
 
 def worker_pid(platform: Platform, service: str) -> int:
-    """The process id of this platform's events worker of `service` (Linux /proc)."""
-    data_dir = platform.env["BAZAAR_DATA_DIR"].encode()
+    """The process id of this platform's events worker of `service` (Linux /proc).
+
+    Workers are children of the platform's `bazaar up`; their command line (a process
+    title when forked) ends with `events worker <service>`.
+    """
     wanted = ["events", "worker", service]
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
+            stat = (entry / "stat").read_text()
             argv = (entry / "cmdline").read_bytes().split(b"\0")
-            environ = (entry / "environ").read_bytes().split(b"\0")
         except OSError:
             continue
-        args = [a.decode(errors="replace") for a in argv if a]
-        if args[-3:] == wanted and b"BAZAAR_DATA_DIR=" + data_dir in environ:
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        args = [w for a in argv if a for w in a.decode(errors="replace").split()]
+        if parent == platform.process.pid and args[-3:] == wanted:
             return int(entry.name)
     raise AssertionError(f"no {service} worker found for {platform.env['BAZAAR_DATA_DIR']}")
 

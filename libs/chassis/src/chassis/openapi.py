@@ -59,10 +59,40 @@ def _document_idempotency(operation: dict[str, Any]) -> None:
         responses.setdefault(status, {"description": description})
 
 
+_IF_NONE_MATCH_PARAMETER = {
+    "name": "If-None-Match",
+    "in": "header",
+    "required": False,
+    "description": "An ETag from an earlier answer; 304 Not Modified when it is still current.",
+    "schema": {"type": "string"},
+}
+_CACHE_HEADERS = {
+    "ETag": {"description": "Identifies this representation.", "schema": {"type": "string"}},
+    "Cache-Control": {"description": "How caches may keep it.", "schema": {"type": "string"}},
+}
+
+
+def _document_conditional(operation: dict[str, Any]) -> None:
+    if not operation.pop("x-cacheable", False):
+        return
+    operation.setdefault("parameters", []).append(_IF_NONE_MATCH_PARAMETER)
+    responses = operation.setdefault("responses", {})
+    if "200" in responses:
+        responses["200"].setdefault("headers", {}).update(_CACHE_HEADERS)
+    responses.setdefault(
+        "304",
+        {
+            "description": "Not Modified: the If-None-Match ETag is current.",
+            "headers": {"ETag": _CACHE_HEADERS["ETag"]},
+        },
+    )
+
+
 def document_problems(spec: dict[str, Any]) -> dict[str, Any]:
     """Make every error response, and the default one, a problem document.
 
-    Operations marked by `chassis.idempotency.idempotent` also get their header documented.
+    Operations marked by `chassis.idempotency.idempotent` also get their header documented,
+    and those marked by `chassis.httpcache.public_cache` their If-None-Match and 304.
     """
     components = spec.setdefault("components", {}).setdefault("schemas", {})
     components["Problem"] = PROBLEM_SCHEMA
@@ -77,6 +107,7 @@ def document_problems(spec: dict[str, Any]) -> dict[str, Any]:
             if method not in _METHODS:
                 continue
             _document_idempotency(operation)
+            _document_conditional(operation)
             responses = operation.setdefault("responses", {})
             for status in list(responses):
                 if status != "default" and int(status) >= 400:

@@ -45,6 +45,8 @@ class ServiceSettings(BaseSettings):
     secret_key: SecretStr = SecretStr(DEVELOPMENT_SECRET)
     database_url: str = ""
     redis_url: str | None = None
+    # Response caches (Redis when redis_url is set, else a folder under data_dir); false: none.
+    cache_enabled: bool = True
     broker_url: str | None = None
     # Prefix of exchange and queue names, so platforms can share one broker.
     broker_namespace: str = Field(default="bazaar", pattern=r"^[a-z][a-z0-9_-]{0,31}$")

@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, NoReturn
 
 import jwt
 import pytest
@@ -24,6 +26,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from chassis.auth import ACCESS_TOKEN_TYPE
+from chassis.registry import free_port
 
 
 class JsonHandler(BaseHTTPRequestHandler):
@@ -76,7 +79,7 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
-def backend_missing(what: str, how: str) -> None:
+def backend_missing(what: str, how: str) -> NoReturn:
     """Fail on CI, skip elsewhere, saying how to enable the tests."""
     message = f"{what} is not reachable. {how}"
     if in_ci():
@@ -271,6 +274,58 @@ def redis_url() -> str:
     return url
 
 
+class PrivateRedis:
+    """A redis-server of the test's own, so a test may stop and restart it (an outage)."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.url = f"redis://127.0.0.1:{port}/0"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start the server and wait until it answers."""
+        import redis
+
+        binary = shutil.which("redis-server")
+        if binary is None:
+            backend_missing("redis-server", "Install Redis (apt-get install redis-server).")
+        self._process = subprocess.Popen(  # noqa: S603
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.RedisError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+            finally:
+                client.close()
+
+    def stop(self) -> None:
+        """Kill the server (no clean shutdown: an outage, not maintenance)."""
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait(10)
+            self._process = None
+
+
+@pytest.fixture
+def private_redis() -> Iterator[PrivateRedis]:
+    """A running redis-server on a free port, killed after the test."""
+    server = PrivateRedis(free_port())
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 def table_names(url: str) -> set[str]:
     """The tables a database has now."""
     from sqlalchemy import inspect
@@ -350,9 +405,16 @@ def migrated_url(database_url: str, service_spec: Any) -> str:
 
 @pytest.fixture
 def settings(migrated_url: str, token_minter: TokenMinter, service_spec: Any) -> Any:
-    """Settings pointing at the test database and trusting the test token minter."""
+    """Settings pointing at the test database and trusting the test token minter.
+
+    Response caches are off: tests write rows straight into a transaction that is rolled
+    back, which no cache would hear of. Cache tests build their own settings.
+    """
     return service_spec.settings_class(
-        env="test", database_url=migrated_url, jwt_public_key=token_minter.public_pem
+        env="test",
+        database_url=migrated_url,
+        jwt_public_key=token_minter.public_pem,
+        cache_enabled=False,
     )
 
 

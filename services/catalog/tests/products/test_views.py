@@ -63,6 +63,16 @@ def test_list_shape_has_items_and_next_cursor(client: FlaskClient, shelf: dict[s
     assert {"id", "sku", "slug", "category", "stock", "in_stock", "created_at"} <= set(item)
 
 
+def test_listed_products_read_exactly_as_the_product_endpoint_shows_them(
+    client: FlaskClient, shelf: dict[str, Any]
+) -> None:
+    listed = client.get("/products?limit=100").get_json()["items"]
+
+    assert listed
+    for item in listed:
+        assert client.get(f"/products/{item['id']}").get_json() == item
+
+
 def test_inactive_products_are_not_listed(client: FlaskClient, shelf: dict[str, Any]) -> None:
     assert "Hidden" not in walk(client, "limit=2")
 
@@ -126,6 +136,10 @@ def test_filters_narrow_the_list(
         ("steel hammer", {"Hammer"}),
         ("zeppelin", set()),
         ("100%_", set()),
+        # LIKE wildcards in the words are literal characters (SQLite), or no word (PostgreSQL).
+        ("%", set()),
+        ("_", set()),
+        ("h_mmer", set()),
     ],
 )
 def test_search_matches_names_and_descriptions(

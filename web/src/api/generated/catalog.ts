@@ -22,7 +22,10 @@ export interface paths {
                     sort?: "newest" | "price_asc" | "price_desc" | "name";
                     q?: string | null;
                 };
-                header?: never;
+                header?: {
+                    /** @description An ETag from an earlier answer; 304 Not Modified when it is still current. */
+                    "If-None-Match"?: string;
+                };
                 path?: never;
                 cookie?: never;
             };
@@ -31,11 +34,24 @@ export interface paths {
                 /** @description Successful response */
                 200: {
                     headers: {
+                        /** @description Identifies this representation. */
+                        ETag?: string;
+                        /** @description How caches may keep it. */
+                        "Cache-Control"?: string;
                         [name: string]: unknown;
                     };
                     content: {
                         "application/json": components["schemas"]["ProductPage"];
                     };
+                };
+                /** @description Not Modified: the If-None-Match ETag is current. */
+                304: {
+                    headers: {
+                        /** @description Identifies this representation. */
+                        ETag?: string;
+                        [name: string]: unknown;
+                    };
+                    content?: never;
                 };
                 /** @description Validation error */
                 422: {
@@ -223,7 +239,10 @@ export interface paths {
         get: {
             parameters: {
                 query?: never;
-                header?: never;
+                header?: {
+                    /** @description An ETag from an earlier answer; 304 Not Modified when it is still current. */
+                    "If-None-Match"?: string;
+                };
                 path: {
                     product_id: number;
                 };
@@ -234,11 +253,24 @@ export interface paths {
                 /** @description Successful response */
                 200: {
                     headers: {
+                        /** @description Identifies this representation. */
+                        ETag?: string;
+                        /** @description How caches may keep it. */
+                        "Cache-Control"?: string;
                         [name: string]: unknown;
                     };
                     content: {
                         "application/json": components["schemas"]["ProductRead"];
                     };
+                };
+                /** @description Not Modified: the If-None-Match ETag is current. */
+                304: {
+                    headers: {
+                        /** @description Identifies this representation. */
+                        ETag?: string;
+                        [name: string]: unknown;
+                    };
+                    content?: never;
                 };
                 /** @description Not found */
                 404: {
@@ -388,7 +420,10 @@ export interface paths {
         get: {
             parameters: {
                 query?: never;
-                header?: never;
+                header?: {
+                    /** @description An ETag from an earlier answer; 304 Not Modified when it is still current. */
+                    "If-None-Match"?: string;
+                };
                 path: {
                     slug: string;
                 };
@@ -399,11 +434,24 @@ export interface paths {
                 /** @description Successful response */
                 200: {
                     headers: {
+                        /** @description Identifies this representation. */
+                        ETag?: string;
+                        /** @description How caches may keep it. */
+                        "Cache-Control"?: string;
                         [name: string]: unknown;
                     };
                     content: {
                         "application/json": components["schemas"]["ProductRead"];
                     };
+                };
+                /** @description Not Modified: the If-None-Match ETag is current. */
+                304: {
+                    headers: {
+                        /** @description Identifies this representation. */
+                        ETag?: string;
+                        [name: string]: unknown;
+                    };
+                    content?: never;
                 };
                 /** @description Not found */
                 404: {

@@ -21,6 +21,7 @@ from catalog.products.schemas import (
 )
 from chassis.flaskapp import current_principal, db_session, require_role
 from chassis.flaskapp import service as chassis_service
+from chassis.httpcache import PUBLIC_SCOPE, public_cache, service_cache
 
 bp = APIBlueprint("products", __name__, tag="Products")
 
@@ -51,7 +52,17 @@ def _is_admin() -> bool:
     return principal is not None and principal.has_role("admin")
 
 
+def _changed() -> None:
+    """Drop cached public answers once this request's change commits (read-your-writes).
+
+    The product and stock events invalidate them too, for changes made elsewhere (by the
+    worker's reservations, say); this makes the writer's own next read fresh at once.
+    """
+    service_cache().bump_after_commit(db_session(), PUBLIC_SCOPE)
+
+
 @bp.get("/products")
+@public_cache()
 @bp.input(ProductQuery, location="query", arg_name="query")
 @bp.output(ProductPage)
 def list_products(query: ProductQuery) -> ProductPage:
@@ -74,6 +85,7 @@ def list_products(query: ProductQuery) -> ProductPage:
 
 
 @bp.get("/products/<int:product_id>")
+@public_cache(private_when=_is_admin)
 @bp.output(ProductRead)
 def get_product(product_id: int) -> ProductRead:
     """One product by id (admins also see inactive ones)."""
@@ -85,6 +97,7 @@ def get_product(product_id: int) -> ProductRead:
 
 
 @bp.get("/products/by-slug/<string:slug>")
+@public_cache(private_when=_is_admin)
 @bp.output(ProductRead)
 def get_product_by_slug(slug: str) -> ProductRead:
     """One product by slug."""
@@ -101,6 +114,7 @@ def create_product(body: ProductCreate) -> Any:
     """Create a product (admin)."""
     data = body.model_dump(mode="json")
     product = service.create_product(session=db_session(), data=data)
+    _changed()
     location = url_for("products.get_product", product_id=product.id)
     return render(product), 201, {"Location": location}
 
@@ -116,6 +130,7 @@ def update_product(product_id: int, body: ProductUpdate) -> ProductRead:
         if field in changes and changes[field] is None:
             changes.pop(field)
     product = service.update_product(session=db_session(), product_id=product_id, changes=changes)
+    _changed()
     return render(product)
 
 
@@ -125,6 +140,7 @@ def update_product(product_id: int, body: ProductUpdate) -> ProductRead:
 def deactivate_product(product_id: int) -> Any:
     """Deactivate a product (admin): hidden from the catalog, kept in the database."""
     service.deactivate_product(session=db_session(), product_id=product_id)
+    _changed()
     return ""
 
 
@@ -135,4 +151,5 @@ def deactivate_product(product_id: int) -> Any:
 def adjust_stock(product_id: int, body: StockAdjustment) -> ProductRead:
     """Add to or take from stock (admin); 409 if it would go below zero."""
     product = service.adjust_stock(session=db_session(), product_id=product_id, delta=body.delta)
+    _changed()
     return render(product)
