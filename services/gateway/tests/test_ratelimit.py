@@ -455,3 +455,56 @@ def test_revocation_guard_turns_sqlite_errors_into_unavailable() -> None:
 
     with pytest.raises(RevocationUnavailable, match="locked"):
         GuardedRevocationList(LockedFile()).is_revoked("jti")
+
+
+# -- the stores keep `limits`' arithmetic and keys ------------------------------------------
+
+
+async def test_memory_windows_count_as_limits_memory_storage_does() -> None:
+    from limits import parse
+    from limits.aio.storage import MemoryStorage
+    from limits.aio.strategies import SlidingWindowCounterRateLimiter
+
+    from gateway.ratelimit import MemoryWindows, _quota
+
+    item = parse("3/minute")
+    reference = SlidingWindowCounterRateLimiter(MemoryStorage())
+    ours = MemoryWindows()
+    key = item.key_for("ip", "203.0.113.7")
+    for _ in range(5):
+        expected = await reference.hit(item, "ip", "203.0.113.7")
+        stats = await reference.get_window_stats(item, "ip", "203.0.113.7")
+        allowed, window = await ours.hit(key, item.amount, item.get_expiry())
+        assert allowed == expected
+        assert _quota(item, window).remaining == stats.remaining
+
+
+async def test_redis_windows_share_the_counters_of_limits_redis_storage(
+    redis_url: str, redis_prefix: str
+) -> None:
+    import redis.asyncio
+    from limits import parse
+    from limits.aio.storage import RedisStorage
+    from limits.aio.strategies import SlidingWindowCounterRateLimiter
+
+    from gateway.ratelimit import RedisWindows, _quota
+
+    item = parse("3/minute")
+    pool = redis.asyncio.ConnectionPool.from_url(redis_url)
+    storage = RedisStorage(
+        "async+redis://", implementation="redispy", key_prefix=redis_prefix, connection_pool=pool
+    )
+    reference = SlidingWindowCounterRateLimiter(storage)
+    ours = RedisWindows(pool, redis_prefix)
+    key = item.key_for("ip", "203.0.113.7")
+    try:
+        # A gateway of the previous version and one of this version, side by side.
+        assert await reference.hit(item, "ip", "203.0.113.7")
+        allowed, window = await ours.hit(key, item.amount, item.get_expiry())
+        assert allowed and _quota(item, window).remaining == 1
+        assert await reference.hit(item, "ip", "203.0.113.7")
+        allowed, window = await ours.hit(key, item.amount, item.get_expiry())
+        assert not allowed and _quota(item, window).remaining == 0
+        assert not await reference.hit(item, "ip", "203.0.113.7")
+    finally:
+        await pool.aclose()

@@ -22,6 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from chassis.errors import BadGateway, ServiceUnavailable
 from chassis.testing import TokenMinter
 from gateway.balancing import Health
+from gateway.client import ConnectionPool
 from gateway.settings import GatewaySettings
 from gateway.upstreams import Instance, Upstream, Upstreams
 
@@ -132,7 +133,7 @@ async def test_clients_exist_only_between_open_and_aclose(upstream_url: str) -> 
 
 
 def test_instance_url_keeps_the_raw_path_on_the_instance_host() -> None:
-    instance = Instance("a", "http://10.0.0.5:81/base", client=None, health=Health(2, 2))  # type: ignore[arg-type]
+    instance = Instance("a", "http://10.0.0.5:81/base", pool=None, health=Health(2, 2))  # type: ignore[arg-type]
     url = instance.url_for(b"//other.example/x%2Fy?q=1")
     assert url.host == "10.0.0.5"
     assert url.raw_path == b"/base//other.example/x%2Fy?q=1"
@@ -170,14 +171,14 @@ async def until(client: httpx.AsyncClient, name: str, status: str, timeout: floa
 @asynccontextmanager
 async def service_of(*urls: str, attempts: int = 3) -> AsyncIterator[Upstream]:
     """A service over instances at these URLs, proven healthy once, without health checks."""
-    instances = [Instance("echo", url, httpx.AsyncClient(), Health(2, 2)) for url in urls]
+    instances = [Instance("echo", url, ConnectionPool(url), Health(2, 2)) for url in urls]
     for instance in instances:
         instance.health.succeeded()
     try:
         yield Upstream("echo", instances, attempts=attempts)
     finally:
         for instance in instances:
-            await instance.client.aclose()
+            await instance.pool.aclose()
 
 
 async def test_requests_are_spread_over_the_instances(

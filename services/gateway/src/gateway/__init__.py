@@ -15,6 +15,7 @@ from gateway.openapi import ApiDocument
 from gateway.pages import page_routes
 from gateway.proxy import proxy_routes
 from gateway.ratelimit import RateLimiter
+from gateway.responsecache import ResponseCache
 from gateway.settings import GatewaySettings
 from gateway.tokens import GuardedRevocationList, edge_verifier
 from gateway.upstreams import Upstreams
@@ -29,6 +30,7 @@ def create_app(settings: GatewaySettings | None = None) -> Starlette:
     document = ApiDocument(upstreams)
     verifier, revocations = edge_verifier(settings)
     limiter = RateLimiter(settings) if settings.rate_limits_enabled else None
+    cache = ResponseCache(settings, settings.cached_services)
     routes: list[BaseRoute] = [
         # ADR 0005: ready whenever the gateway itself serves; its dependencies are reported
         # but not fatal, or one service down would take every replica, and the API, offline.
@@ -42,6 +44,7 @@ def create_app(settings: GatewaySettings | None = None) -> Starlette:
             verifier=verifier,
             limiter=limiter,
             max_body_bytes=settings.max_body_bytes,
+            cache=cache,
         ),
     ]
 

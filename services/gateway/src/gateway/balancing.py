@@ -71,8 +71,8 @@ class LeastOutstanding:
 
     def order(self, members: Sequence[M]) -> list[M]:
         """Every member, in the order a request should try them."""
-        if not members:
-            return []
+        if len(members) < 2:
+            return list(members)  # nothing to choose between: skip the sort on every call
         start = self._turn % len(members)
         self._turn += 1
         rotated = [*members[start:], *members[:start]]

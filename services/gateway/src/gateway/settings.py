@@ -79,6 +79,19 @@ class GatewaySettings(ServiceSettings):
         default=2, ge=1, description="probes passed in a row that take an ejected instance back"
     )
 
+    cached_services: frozenset[str] = Field(
+        default=frozenset({"catalog"}),
+        description="services whose public answers to anonymous GETs the gateway caches; "
+        "each must bump its `public` cache generation on every change (catalog does)",
+    )
+    cache_ttl: float = Field(
+        default=300.0, gt=0, description="seconds a cached answer is kept at most"
+    )
+    cache_local_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=0,
+        description="bytes of cached answers each gateway process also keeps in memory",
+    )
     # Rate limits on proxied `/api/<name>/...` calls, in `limits` notation; the store is
     # Redis when `BAZAAR_REDIS_URL` is set (shared by every worker and replica), else memory.
     rate_limits_enabled: bool = True

@@ -1,9 +1,9 @@
 """The services behind the gateway: their instances, balanced, health-checked, failed over.
 
-Each instance has its own pooled client. A background task (the app's lifespan) probes
-every instance's `/livez`; failed probes, and requests that could not reach an instance,
-eject it; probes take it back. A request goes to the healthy instance with the fewest
-requests in flight and, when the instance fails it, to the next one if that is safe
+Each instance has its own connection pool (`gateway.client`). A background task (the app's
+lifespan) probes every instance's `/livez`; failed probes, and requests that could not reach
+an instance, eject it; probes take it back. A request goes to the healthy instance with the
+fewest requests in flight and, when the instance fails it, to the next one if that is safe
 (ADR 0009).
 """
 
@@ -16,7 +16,6 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
 
 import httpx
 from prometheus_client import Counter, Gauge
@@ -26,6 +25,7 @@ from chassis.http import RETRYABLE_STATUSES, NoCookieJar, RetryableStatus, trans
 from chassis.logging import get_logger
 from chassis.requestid import REQUEST_ID_HEADER, current_request_id
 from gateway.balancing import Health, LeastOutstanding
+from gateway.client import ConnectionPool, UpstreamResponse
 from gateway.settings import GatewaySettings
 
 log = get_logger("gateway.upstreams")
@@ -64,18 +64,20 @@ ATTEMPTS = Counter(
 
 @dataclass(eq=False)
 class Instance:
-    """One address of a service, its pooled client, its health and its load."""
+    """One address of a service, its connection pool, its health and its load."""
 
     upstream: str
     endpoint: str  # the configured URL
-    client: httpx.AsyncClient
+    pool: ConnectionPool
     health: Health
     outstanding: int = 0
     error: Exception | None = None  # what its last failure looked like to a caller
     base_url: httpx.URL = field(init=False)
+    answered: Counter = field(init=False)  # ATTEMPTS' child, looked up once
 
     def __post_init__(self) -> None:
         self.base_url = httpx.URL(self.endpoint)
+        self.answered = ATTEMPTS.labels(self.upstream, self.endpoint, "answered")
 
     def url_for(self, raw_path: bytes) -> httpx.URL:
         """The absolute URL of a raw path and query on this instance, kept byte for byte."""
@@ -130,7 +132,7 @@ class Upstream:
         headers: Sequence[tuple[bytes, bytes]] = (),
         content: bytes | None = None,
         timeout: float | None = None,
-    ) -> AsyncIterator[tuple[Instance, httpx.Response]]:
+    ) -> AsyncIterator[tuple[Instance, UpstreamResponse]]:
         """Send a request to an instance; yield it and its streamed response.
 
         A connection that fails is retried on the next instance whatever the method; a
@@ -153,7 +155,7 @@ class Upstream:
         headers: Sequence[tuple[bytes, bytes]],
         content: bytes | None,
         timeout: float | None,
-    ) -> tuple[Instance, httpx.Response]:
+    ) -> tuple[Instance, UpstreamResponse]:
         order = self.balancer.order(self.instances)
         attempts = self.attempts
         if not order[0].health.healthy:
@@ -161,9 +163,7 @@ class Upstream:
             # wrong, but no second one, so a service that is down fails fast.
             attempts = min(attempts, len(order))
         headers = _with_request_id(headers)
-        call_timeout: httpx.Timeout | Any = httpx.USE_CLIENT_DEFAULT
-        if timeout is not None:
-            call_timeout = httpx.Timeout(timeout)
+        call_timeout = httpx.Timeout(timeout) if timeout is not None else None
         started = time.monotonic()
         tried: set[Instance] = set()
         error: Exception | None = None
@@ -174,13 +174,9 @@ class Upstream:
             if instance in tried:  # one instance (or all) tried already: back off first
                 await asyncio.sleep(_backoff(attempt))
             tried.add(instance)
-            request = instance.client.build_request(
-                method, instance.url_for(target), headers=headers, content=content,
-                timeout=call_timeout,
-            )  # fmt: skip
             instance.outstanding += 1
             try:
-                response = await instance.client.send(request, stream=True)
+                response = await instance.pool.send(method, target, headers, content, call_timeout)
             except httpx.HTTPError as exc:
                 instance.outstanding -= 1
                 error = exc
@@ -195,7 +191,7 @@ class Upstream:
             except BaseException:
                 instance.outstanding -= 1
                 raise
-            ATTEMPTS.labels(self.name, instance.endpoint, "answered").inc()
+            instance.answered.inc()
             retry_left = attempt + 1 < attempts and time.monotonic() - started < RETRY_BUDGET
             if response.status_code in RETRYABLE_STATUSES and replayable and retry_left:
                 instance.outstanding -= 1
@@ -242,20 +238,21 @@ class Upstreams:
         timeout = httpx.Timeout(
             settings.upstream_read_timeout, connect=settings.upstream_connect_timeout
         )
-        # Idle connections expire before gunicorn's keep-alive (75 s) closes them.
-        limits = httpx.Limits(max_connections=100, keepalive_expiry=4.0)
-        # One TLS context for every client: each costs ~20 ms to build (it loads the CAs).
+        # One TLS context for every pool: each costs ~20 ms to build (it loads the CAs).
         tls = httpx.create_ssl_context()
 
-        def client(**options: Any) -> httpx.AsyncClient:
-            return httpx.AsyncClient(verify=tls, cookies=NoCookieJar(), **options)
+        def pool(url: str) -> ConnectionPool:
+            # Idle connections expire before gunicorn's keep-alive (75 s) closes them.
+            return ConnectionPool(
+                url, timeout=timeout, max_connections=100, keepalive_expiry=4.0, ssl_context=tls
+            )
 
         for name, urls in self.urls.items():
             instances = [
                 Instance(
                     name,
                     url,
-                    client(timeout=timeout, limits=limits),
+                    pool(url),
                     Health(
                         settings.upstream_unhealthy_threshold, settings.upstream_healthy_threshold
                     ),
@@ -266,8 +263,12 @@ class Upstreams:
                 HEALTHY.labels(name, instance.endpoint).set(1)
             self._open[name] = Upstream(name, instances, attempts=settings.upstream_attempts)
         # Probes have a pool of their own: a pool full of slow requests must not fail them.
-        self._probe_client = client(
-            timeout=settings.upstream_health_timeout, limits=httpx.Limits(keepalive_expiry=4.0)
+        # Once a second per instance, so httpx's cost per call does not matter here.
+        self._probe_client = httpx.AsyncClient(
+            verify=tls,
+            cookies=NoCookieJar(),
+            timeout=settings.upstream_health_timeout,
+            limits=httpx.Limits(keepalive_expiry=4.0),
         )
         self._probed = asyncio.Event()
         self._watcher = asyncio.create_task(self._watch(), name="gateway-health-checks")
@@ -282,7 +283,7 @@ class Upstreams:
         opened, self._open = self._open, {}
         for upstream in opened.values():
             for instance in upstream.instances:
-                await instance.client.aclose()
+                await instance.pool.aclose()
         if self._probe_client is not None:
             await self._probe_client.aclose()
             self._probe_client = None
