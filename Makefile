@@ -42,7 +42,7 @@ run: install web  ## Start the whole platform on embedded defaults and print the
 
 # Each package's tests run in their own pytest process: every service has a `tests`
 # package, and one process cannot import two packages of the same name.
-TEST_DIRS := libs/chassis/tests $(wildcard services/*/tests) tests/deploy tests/system tests/browser
+TEST_DIRS := bench/tests libs/chassis/tests $(wildcard services/*/tests) tests/deploy tests/system tests/browser
 
 test: install lint web  ## Lint, then every test (PostgreSQL, Redis and RabbitMQ tests skip unless reachable; CI=true makes them required)
 	@failed=""; \
@@ -63,14 +63,15 @@ test-fast: install  ## Unit tests only, on SQLite
 lint: install  ## ruff (lint + format check) and mypy strict on libs/ and services/
 	$(UV) run --no-sync ruff check .
 	$(UV) run --no-sync ruff format --check .
-	$(UV) run --no-sync mypy libs/chassis/src services/*/src deploy/settings_reference.py
+	$(UV) run --no-sync mypy libs/chassis/src services/*/src deploy/settings_reference.py bench
 
 fmt: install  ## Format and auto-fix
 	$(UV) run --no-sync ruff format .
 	$(UV) run --no-sync ruff check --fix .
 
-bench: install  ## Start the platform and measure it with wrk; prints a table, writes bench/results/
-	$(UV) run --no-sync python -m bench
+# BENCH_ARGS passes options through, e.g. `make bench BENCH_ARGS="--embedded also --duration 5"`.
+bench: install  ## Start the platform on PostgreSQL, Redis and RabbitMQ, measure it with wrk; writes bench/results/
+	$(UV) run --no-sync python -m bench $(BENCH_ARGS)
 
 clean:  ## Remove local data and caches (keeps .venv)
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache test-output web/dist

@@ -1,1 +1,1 @@
-"""`make bench`: the platform measured with wrk, against the stack's own ceiling."""
+"""`make bench`: the platform on real backends, measured with wrk against its own ceiling."""

@@ -2,10 +2,13 @@
 
 from flask import Flask
 
-app = Flask(__name__)
 
+def create_app() -> Flask:
+    """The cheapest possible JSON endpoint; served as `bench.hello:create_app()`, like a service."""
+    app = Flask(__name__)
 
-@app.get("/")
-def hello() -> dict[str, str]:
-    """The cheapest possible JSON response."""
-    return {"hello": "world"}
+    @app.get("/")
+    def hello() -> dict[str, str]:
+        return {"hello": "world"}
+
+    return app
