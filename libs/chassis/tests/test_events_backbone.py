@@ -350,3 +350,23 @@ def test_an_embedded_message_taken_by_a_process_that_died_is_delivered_again(
         assert bound.get(no_ack=False) is None
     leftovers = [p.name for p in (tmp_path / "broker" / "messages").iterdir()]
     assert leftovers == []
+
+
+def test_the_workers_pool_holds_a_connection_per_handler_thread_and_two_more() -> None:
+    from sqlalchemy.pool import QueuePool
+
+    from chassis.events.spec import EventsSpec
+    from chassis.events.worker import Worker
+
+    settings = EventSettings(
+        env="test",
+        database_url="postgresql+psycopg://nobody@127.0.0.1:1/none",
+        events_concurrency=3,
+    )
+    worker = Worker(settings, EventsSpec())
+    try:
+        pool = worker.db.engine.pool
+        assert isinstance(pool, QueuePool)
+        assert pool.size() == 5
+    finally:
+        worker.db.dispose()

@@ -57,6 +57,9 @@ class ServiceSettings(BaseSettings):
     max_body_bytes: int = 1024 * 1024
     workers: int = 2
     threads: int = 8
+    # Handler threads of `bazaar events worker` (1 on SQLite); its pool holds two more
+    # connections, for the relay and the periodic tasks.
+    events_concurrency: int = Field(default=8, ge=1, le=64)
     # Port on which `bazaar events worker` serves /metrics; 0: none.
     worker_metrics_port: int = Field(default=0, ge=0, le=65535)
 

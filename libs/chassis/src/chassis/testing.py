@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask import Flask
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 
 from chassis.auth import ACCESS_TOKEN_TYPE
 from chassis.registry import free_port
@@ -152,7 +153,9 @@ def token_minter() -> TokenMinter:
 def fresh_postgres_database(prefix: str = "bazaar_test") -> Iterator[str]:
     """Create an empty PostgreSQL database, yield its URL, drop it afterwards."""
     base = os.environ.get(POSTGRES_ENV, DEFAULT_POSTGRES)
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    # No pool: an idle admin connection per database would stay open for the whole test,
+    # and a test that runs whole platforms needs every connection PostgreSQL allows.
+    admin = create_engine(base, isolation_level="AUTOCOMMIT", poolclass=NullPool)
     try:
         with admin.connect() as connection:
             connection.execute(text("SELECT 1"))

@@ -33,7 +33,8 @@ class Worker:
     def __init__(self, settings: ServiceSettings, events: EventsSpec) -> None:
         self.settings = settings
         self.events = events
-        self.db = Database(settings.database_url)
+        # A connection per handler thread, one for the relay and one for a periodic task.
+        self.db = Database(settings.database_url, pool_size=settings.events_concurrency + 2)
         self.stop = threading.Event()
         self.threads: list[threading.Thread] = []
 
@@ -57,6 +58,7 @@ class Worker:
                 db=self.db,
                 handlers=handlers,
                 topology=topology,
+                concurrency=self.settings.events_concurrency,
             )
             # What a handler publishes leaves as soon as its transaction commits.
             consumer.on_handled = relay.wake
