@@ -70,10 +70,13 @@ def create_credential(
     problems = password_problems(password, email=email)
     if problems:
         raise WeakPassword("Choose another password: " + "; ".join(problems) + ".")
+    # Hashed before the first query: on SQLite a write's first query takes the database's
+    # one write lock, which must not be held through a deliberately slow hash.
+    password_hash = passwords.hash(password)
     if get_by_email(session=session, email=email) is not None:
         raise DuplicateEmail("An account with this email already exists.")
     credential = Credential(
-        id=str(uuid.uuid4()), email=email, password_hash=passwords.hash(password), roles=list(roles)
+        id=str(uuid.uuid4()), email=email, password_hash=password_hash, roles=list(roles)
     )
     try:
         with session.begin_nested():
