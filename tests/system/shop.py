@@ -25,6 +25,9 @@ from .conftest import Platform
 
 SUCCESS_CARD = "4242 4242 4242 4242"
 DECLINE_CARD = "4000 0000 0000 0002"
+# For the setup calls below. Tests start dozens of them at once on two shared cores, and
+# registration and login are slow on purpose (argon2id): httpx's 5 s default is too tight.
+TIMEOUT = 30.0
 FINAL = {"CONFIRMED", "CANCELLED"}
 
 
@@ -45,7 +48,9 @@ def service_url(platform: Platform, name: str) -> str:
 def token(base: str, email: str, password: str) -> dict[str, str]:
     """The password grant against a token endpoint; an Authorization header."""
     response = httpx.post(
-        base + "/token", data={"grant_type": "password", "username": email, "password": password}
+        base + "/token",
+        data={"grant_type": "password", "username": email, "password": password},
+        timeout=TIMEOUT,
     )
     assert response.status_code == 200, response.text
     return {"Authorization": "Bearer " + response.json()["access_token"]}
@@ -61,7 +66,9 @@ def new_customer(platform: Platform, *, via_gateway: bool = False) -> Customer:
     email = f"shopper-{uuid.uuid4().hex[:12]}@example.com"
     password = "a long shopping passphrase " + uuid.uuid4().hex[:8]
     registered = httpx.post(
-        auth + "/register", json={"email": email, "password": password, "display_name": "Sam"}
+        auth + "/register",
+        json={"email": email, "password": password, "display_name": "Sam"},
+        timeout=TIMEOUT,
     )
     assert registered.status_code == 201, registered.text
     headers = token(auth, email, password)
@@ -70,6 +77,7 @@ def new_customer(platform: Platform, *, via_gateway: bool = False) -> Customer:
         headers=headers,
         json={"name": "Sam Shopper", "line1": "1 Market Street", "city": "Lisbon",
               "postal_code": "1100-001", "country": "PT"},
+        timeout=TIMEOUT,
     )  # fmt: skip
     assert address.status_code == 201, address.text
     customer = Customer(headers=headers, address_id=address.json()["id"])
@@ -78,6 +86,7 @@ def new_customer(platform: Platform, *, via_gateway: bool = False) -> Customer:
             platform.gateway + "/api/payments/methods",
             headers=headers,
             json={"card_number": number, "exp_month": 12, "exp_year": 2030, "cvc": "123"},
+            timeout=TIMEOUT,
         )
         assert card.status_code == 201, card.text
         assert card.json()["id"].startswith("pm_")
@@ -101,7 +110,9 @@ def new_product(platform: Platform, admin: dict[str, str], stock: int) -> int:
         "category": "home",
         "stock": stock,
     }
-    created = httpx.post(platform.gateway + "/api/catalog/products", json=body, headers=admin)
+    created = httpx.post(
+        platform.gateway + "/api/catalog/products", json=body, headers=admin, timeout=TIMEOUT
+    )
     assert created.status_code == 201, created.text
     return int(created.json()["id"])
 
@@ -121,7 +132,8 @@ def _admin_of(platform: Platform) -> dict[str, str]:
 def stock_of(platform: Platform, product_id: int) -> int:
     """The product's stock, read from catalog directly as an admin: no cache in between."""
     admin = _admin_of(platform)
-    response = httpx.get(f"{service_url(platform, 'catalog')}/products/{product_id}", headers=admin)
+    url = f"{service_url(platform, 'catalog')}/products/{product_id}"
+    response = httpx.get(url, headers=admin, timeout=TIMEOUT)
     assert response.status_code == 200, response.text
     return int(response.json()["stock"])
 
@@ -132,6 +144,7 @@ def fill_cart(platform: Platform, customer: Customer, product_id: int, quantity:
         f"{platform.gateway}/api/orders/cart/items/{product_id}",
         json={"quantity": quantity},
         headers=customer.headers,
+        timeout=TIMEOUT,
     )
     assert response.status_code == 200, response.text
 
@@ -148,12 +161,13 @@ def checkout(
     body = {"address_id": customer.address_id, "payment_method_id": customer.cards[card]}
     if client is not None:
         return client.post(platform.gateway + "/api/orders", json=body, headers=headers)
-    return httpx.post(platform.gateway + "/api/orders", json=body, headers=headers, timeout=30)
+    return httpx.post(platform.gateway + "/api/orders", json=body, headers=headers, timeout=TIMEOUT)
 
 
 def order(platform: Platform, customer: Customer, order_id: str) -> dict[str, Any]:
     """The order as its owner sees it."""
-    response = httpx.get(f"{platform.gateway}/api/orders/{order_id}", headers=customer.headers)
+    url = f"{platform.gateway}/api/orders/{order_id}"
+    response = httpx.get(url, headers=customer.headers, timeout=TIMEOUT)
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body

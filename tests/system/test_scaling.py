@@ -84,6 +84,11 @@ def scaled(
             # One client sends every request here: the limits are for people.
             "BAZAAR_GATEWAY_RATE_LIMITS_ENABLED": "false",
             "BAZAAR_GATEWAY_UPSTREAM_HEALTH_INTERVAL": "0.25",
+            # Two platforms share one PostgreSQL (this one and the session's), and its 100
+            # connections must cover both: the pools are sized down, as operators do when
+            # adding instances (docs/operations.md, Scaling).
+            "BAZAAR_THREADS": "4",
+            "BAZAAR_EVENTS_CONCURRENCY": "4",
         }
         for service in SERVICES_WITH_DATABASES:
             url = stack.enter_context(fresh_postgres_database(f"bazaar_system_{service}"))
