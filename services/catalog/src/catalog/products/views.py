@@ -26,8 +26,8 @@ from chassis.httpcache import PUBLIC_SCOPE, public_cache, service_cache
 bp = APIBlueprint("products", __name__, tag="Products")
 
 
-def render(product: Product) -> ProductRead:
-    """The public shape of a product."""
+def render(product: Product | service.ProductRow) -> ProductRead:
+    """The public shape of a product (an ORM object, or a listed page's plain row)."""
     return ProductRead(
         id=product.id,
         sku=product.sku,
