@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, TypeVar
@@ -17,7 +17,7 @@ import httpx
 
 from chassis.cli import server_argv
 from chassis.registry import ServiceSpec, discover, free_port, isolated_env
-from chassis.settings import ServiceSettings
+from chassis.settings import ServiceSettings, environment
 
 REPO = Path(__file__).resolve().parent.parent
 # Settings a person may tune the platform with; every other BAZAAR_ variable of the caller's
@@ -46,19 +46,6 @@ def bench_env(data_dir: Path, backend_env: Mapping[str, str], log_level: str) ->
         "BAZAAR_AUTH_THROTTLE_AFTER": "1000000",
         **backend_env,
     }
-
-
-@contextlib.contextmanager
-def environment(env: Mapping[str, str]) -> Iterator[None]:
-    """Make `env` the process environment for the block (settings classes read it)."""
-    saved = dict(os.environ)
-    os.environ.clear()
-    os.environ.update(env)
-    try:
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
 
 
 def settings_of(cls: type[S], env: Mapping[str, str]) -> S:

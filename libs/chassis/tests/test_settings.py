@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
-from chassis.settings import DEVELOPMENT_SECRET, ServiceSettings, UnsafeConfiguration
+from chassis.settings import DEVELOPMENT_SECRET, ServiceSettings, UnsafeConfiguration, environment
 
 GOOD_SECRET = "a-long-random-production-secret-0123456789"
 
@@ -146,3 +147,15 @@ def test_secret_key_is_not_shown_in_repr(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("BAZAAR_SECRET_KEY", GOOD_SECRET)
 
     assert GOOD_SECRET not in repr(ShopSettings())
+
+
+def test_environment_replaces_the_whole_environment_and_restores_it_after_an_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("BAZAAR_SHOP_PORT", "9000")
+    before = dict(os.environ)
+    with pytest.raises(RuntimeError), environment({"BAZAAR_SHOP_PORT": "9100"}):
+        assert dict(os.environ) == {"BAZAAR_SHOP_PORT": "9100"}
+        assert ShopSettings().port == 9100
+        raise RuntimeError("the block failed")
+    assert dict(os.environ) == before

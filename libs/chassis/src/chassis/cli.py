@@ -9,7 +9,6 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ import click
 from chassis import migrations
 from chassis.events.commands import events
 from chassis.registry import ServiceSpec, discover
-from chassis.settings import ServiceSettings
+from chassis.settings import ServiceSettings, environment
 from chassis.supervisor import Supervisor, preload
 
 
@@ -228,22 +227,9 @@ def _start(supervisor: Supervisor, spec: ServiceSpec, env: dict[str, str], metri
     metrics.mkdir(parents=True, exist_ok=True)
     child_env = {**env, "PROMETHEUS_MULTIPROC_DIR": str(metrics.resolve())}
     # Settings as the child will read them, from its own environment.
-    with _environment(child_env):
+    with environment(child_env):
         argv = server_argv(spec, spec.settings_class())
     supervisor.start(spec.name, [sys.executable, "-m", *argv], child_env)
-
-
-@contextlib.contextmanager
-def _environment(env: dict[str, str]) -> Iterator[None]:
-    """Run the block with `env` as the whole process environment."""
-    saved = dict(os.environ)
-    os.environ.clear()
-    os.environ.update(env)
-    try:
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
 
 
 @main.command()
@@ -284,7 +270,7 @@ def openapi_document(spec: ServiceSpec) -> dict[str, Any]:
     # databases or brokers, which must not be touched: defaults only, in a temporary folder.
     with (
         contextlib.redirect_stdout(sys.stderr),
-        _without_bazaar_environment(),
+        environment({k: v for k, v in os.environ.items() if not k.startswith("BAZAAR_")}),
         tempfile.TemporaryDirectory(prefix=f"bazaar-openapi-{spec.name}-") as data_dir,
     ):
         settings = spec.settings_class(data_dir=Path(data_dir), log_json=False)
@@ -295,16 +281,6 @@ def openapi_document(spec: ServiceSpec) -> dict[str, Any]:
     if not isinstance(document, dict):
         raise click.UsageError(f"{spec.name} does not build an OpenAPI document")
     return document
-
-
-@contextlib.contextmanager
-def _without_bazaar_environment() -> Iterator[None]:
-    """Hide every `BAZAAR_*` variable for the duration of the block."""
-    saved = {key: os.environ.pop(key) for key in list(os.environ) if key.startswith("BAZAAR_")}
-    try:
-        yield
-    finally:
-        os.environ.update(saved)
 
 
 main.add_command(events)
