@@ -370,3 +370,60 @@ def test_the_workers_pool_holds_a_connection_per_handler_thread_and_two_more() -
         assert pool.size() == 5
     finally:
         worker.db.dispose()
+
+
+def _bind_in_rounds(data_dir: str, process: int, rounds: int, barrier: Any) -> None:
+    """In a child process: each round, bind a queue of its own to a new exchange, at the
+    same moment as the other processes (the first binding creates the exchange's file)."""
+    settings = EventSettings(env="test", data_dir=Path(data_dir))
+    with connect(settings) as connection:
+        channel = connection.default_channel
+        for round_ in range(rounds):
+            barrier.wait(10)
+            channel._queue_bind(f"race{round_}", "stock.changed", None, f"q{process}")
+            # Reading the table while others rewrite it must never see it half written.
+            assert channel.get_table(f"race{round_}")
+
+
+def test_processes_binding_at_once_on_the_embedded_broker_lose_no_binding(
+    tmp_path: Path,
+) -> None:
+    import multiprocessing
+
+    processes, rounds = 4, 40
+    context = multiprocessing.get_context("fork")
+    barrier = context.Barrier(processes)
+    children = [
+        context.Process(target=_bind_in_rounds, args=(str(tmp_path), p, rounds, barrier))
+        for p in range(processes)
+    ]
+    for child in children:
+        child.start()
+    for child in children:
+        child.join(60)
+    assert [child.exitcode for child in children] == [0] * processes
+    with connect(EventSettings(env="test", data_dir=tmp_path)) as connection:
+        channel = connection.default_channel
+        for round_ in range(rounds):
+            bound = sorted(binding.queue for binding in channel.get_table(f"race{round_}"))
+            assert bound == [f"q{p}" for p in range(processes)], round_
+
+
+def test_a_worker_thread_that_dies_stops_the_worker_so_it_is_restarted(tmp_path: Path) -> None:
+    from chassis.events.spec import EventsSpec
+    from chassis.events.worker import Worker
+
+    settings = EventSettings(
+        env="test", data_dir=tmp_path, database_url=f"sqlite:///{tmp_path / 'w.db'}"
+    )
+    worker = Worker(settings, EventsSpec())
+
+    def consume() -> None:
+        raise ValueError("the exchange table could not be read")
+
+    try:
+        worker._thread("consumer", consume)
+        assert worker.stop.wait(5)
+        assert worker.failed == "consumer"
+    finally:
+        worker.shutdown()

@@ -7,6 +7,11 @@ can take the same file when the temporary folder is on another filesystem. Here 
 is written under a hidden name and renamed into place, and a reader claims it by renaming
 it within the same folder, so each message is read whole and by exactly one consumer.
 
+Exchange bindings (which queues an exchange routes to) live in one file per exchange. kombu
+updates it in place, so a process starting beside another can read it empty or half
+written, and two can both create it and lose one's binding. Here the file is only ever
+replaced whole, under a lock file held for the read-modify-write.
+
 A claimed file stays until the message is acked. A claim whose process has died (killed
 mid-handler, say) is put back for the next reader: delivery is at least once, as on
 RabbitMQ, and the consumers' inbox makes it exactly-once in effect.
@@ -15,6 +20,7 @@ RabbitMQ, and the consumers' inbox makes it exactly-once in effect.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import time
 import uuid
@@ -42,7 +48,28 @@ def _claim_owner_alive(name: str) -> bool:
 
 
 class Channel(filesystem.Channel):
-    """Atomic put and claim on top of kombu's filesystem channel."""
+    """Atomic put, claim and binding on top of kombu's filesystem channel."""
+
+    def get_table(self, exchange: Any) -> list[Any]:
+        """The exchange's bindings; none while its file does not exist yet."""
+        try:
+            text = self._exchange_file(exchange).read_bytes()
+        except FileNotFoundError:
+            return []
+        return [filesystem.exchange_queue_t(*q) for q in loads(bytes_to_str(text))]
+
+    def _queue_bind(self, exchange: Any, routing_key: Any, pattern: Any, queue: Any) -> None:
+        file = self._exchange_file(exchange)
+        self.control_folder.mkdir(parents=True, exist_ok=True)
+        binding = filesystem.exchange_queue_t(routing_key or "", pattern or "", queue or "")
+        with open(file.with_name(f".{file.name}.lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+            bindings = self.get_table(exchange)
+            if binding in bindings:
+                return
+            partial = file.with_name(f".{file.name}.{os.getpid()}.partial")
+            partial.write_bytes(str_to_bytes(dumps([binding, *bindings])))
+            os.replace(partial, file)
 
     # kombu's own base classes disagree on this signature; this matches the filesystem one.
     def _put(self, queue: Any, payload: Any, **kwargs: Any) -> Any:  # type: ignore[override]

@@ -37,9 +37,20 @@ class Worker:
         self.db = Database(settings.database_url, pool_size=settings.events_concurrency + 2)
         self.stop = threading.Event()
         self.threads: list[threading.Thread] = []
+        self.failed: str | None = None  # the thread whose unexpected end stopped the worker
 
     def _thread(self, name: str, target: Callable[[], None]) -> None:
-        thread = threading.Thread(target=target, name=name, daemon=True)
+        def run() -> None:
+            try:
+                target()
+            except BaseException as exc:
+                # A worker without its consumer (or relay) would look alive and do nothing:
+                # stop it, so that whatever supervises it starts a new one.
+                log.exception("worker thread failed; stopping", thread=name, error=repr(exc))
+                self.failed = name
+                self.stop.set()
+
+        thread = threading.Thread(target=run, name=name, daemon=True)
         thread.start()
         self.threads.append(thread)
 
@@ -94,3 +105,5 @@ def run_worker(settings: ServiceSettings, events: EventsSpec) -> None:
     worker.start()
     worker.stop.wait()
     worker.shutdown()
+    if worker.failed is not None:
+        raise SystemExit(1)
