@@ -54,25 +54,25 @@ class RealBackends:
         return env
 
 
-def create_database(name: str) -> str:
-    """Create an empty database; its SQLAlchemy URL."""
+def _as_admin(statement: str) -> None:
+    """Run one statement outside a transaction (CREATE and DROP DATABASE need that)."""
     admin = create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
+            connection.execute(text(statement))
     finally:
         admin.dispose()
+
+
+def create_database(name: str) -> str:
+    """Create an empty database; its SQLAlchemy URL."""
+    _as_admin(f'CREATE DATABASE "{name}"')
     return make_url(POSTGRES).set(database=name).render_as_string(hide_password=False)
 
 
 def drop_database(name: str) -> None:
     """Drop a database, disconnecting whoever still uses it."""
-    admin = create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        admin.dispose()
+    _as_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def delete_redis_keys(url: str, pattern: str) -> int:
