@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from chassis import faults
 from chassis.errors import PROBLEM_CONTENT_TYPE, ProblemError, problem_body
 from chassis.health import HealthChecks
 from chassis.logging import configure_logging, get_logger
@@ -288,4 +289,5 @@ def init_asgi_service(app: Starlette, settings: ServiceSettings) -> None:
     configure_logging(
         level=settings.log_level, json=settings.log_json, service=settings.service_name
     )
+    faults.configure(settings)
     app.add_middleware(RequestContextMiddleware, service=settings.service_name)

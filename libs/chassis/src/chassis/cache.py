@@ -29,6 +29,7 @@ from prometheus_client import Counter
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from chassis import faults
 from chassis.breaker import BreakerState, CircuitBreaker
 from chassis.logging import get_logger
 from chassis.settings import ServiceSettings
@@ -255,6 +256,8 @@ class Cache:
         if self.backend is None or not self.breaker.allow():
             raise CacheUnavailable("cache disabled or circuit open")
         try:
+            if faults.active("cache_unavailable"):
+                raise CacheUnavailable("fault flag cache_unavailable is on")
             result = operation(self.backend)
         except CacheUnavailable as exc:
             self.breaker.failure()

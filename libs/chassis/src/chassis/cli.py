@@ -14,8 +14,9 @@ from typing import Any
 
 import click
 
-from chassis import migrations
+from chassis import faults, migrations
 from chassis.events.commands import events
+from chassis.faultcommands import faults_group
 from chassis.registry import ServiceSpec, discover
 from chassis.settings import ServiceSettings, environment
 from chassis.supervisor import Supervisor, preload
@@ -172,6 +173,11 @@ def up(do_seed: bool, fork: bool) -> None:
         if not settings.redis_url:
             # The local cache is disposable, and data may have changed while we were down.
             shutil.rmtree(settings.data_dir / "cache", ignore_errors=True)
+    # Faults are off in a platform that starts, whatever an earlier run left on.
+    fault_store = faults.store_from_settings(ServiceSettings())
+    if fault_store is not None:
+        with contextlib.suppress(faults.FaultStoreUnavailable):
+            fault_store.clear()
     if fork:
         preload([*_SERVER_MODULES, *(spec.app_factory.partition(":")[0] for spec in specs)])
     metrics_root = Path(env.get("BAZAAR_DATA_DIR", "var")) / "metrics"
@@ -284,6 +290,7 @@ def openapi_document(spec: ServiceSpec) -> dict[str, Any]:
 
 
 main.add_command(events)
+main.add_command(faults_group)
 
 if __name__ == "__main__":
     main()

@@ -14,6 +14,7 @@ from flask import Flask, Response, current_app, g, jsonify, request
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
+from chassis import faults
 from chassis.auth import Principal, TokenVerifier, bearer_token, verifier_from_settings
 from chassis.db import Database
 from chassis.errors import (
@@ -38,6 +39,7 @@ log = get_logger("chassis.http")
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 BEARER_SCHEME = "BearerAuth"
 _PROBE_ENDPOINTS = frozenset({"bazaar_livez", "bazaar_readyz"})
+_OPERATIONAL_ENDPOINTS = _PROBE_ENDPOINTS | {"bazaar_metrics"}
 
 
 @dataclass
@@ -87,6 +89,7 @@ def init_service(app: Flask, settings: ServiceSettings) -> ServiceContext:
     configure_logging(
         level=settings.log_level, json=settings.log_json, service=settings.service_name
     )
+    faults.configure(settings)
     # One connection per request thread, so a request never waits for the pool; the overflow
     # covers sessions opened beside the request's own (streams, units of work).
     db = Database(settings.database_url, pool_size=settings.threads)
@@ -109,6 +112,16 @@ def init_service(app: Flask, settings: ServiceSettings) -> ServiceContext:
         app.register_error_handler(error_class, _render_error)
     _add_operational_routes(app)
     return ctx
+
+
+def delay_requests_by_fault(app: Flask, name: str) -> None:
+    """Sleep before each API request for the milliseconds the fault flag `name` says."""
+
+    def delay() -> None:
+        if request.endpoint not in _OPERATIONAL_ENDPOINTS:  # probes and scrapes stay prompt
+            faults.sleep_for(name)
+
+    app.before_request(delay)
 
 
 def service() -> ServiceContext:

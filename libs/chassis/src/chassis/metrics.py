@@ -14,6 +14,8 @@ from prometheus_client import (
 )
 from prometheus_client import multiprocess as prom_multiprocess
 
+from chassis import faults
+
 # Metric objects are declarations, not connections: defining them here is what
 # prometheus-client expects, and the service label keeps several apps apart in one process.
 REQUESTS = Counter(
@@ -62,6 +64,7 @@ def observe_request(service: str, method: str, route: str, status: int, seconds:
 
 def render_latest() -> tuple[bytes, str]:
     """Exposition text; merges worker files when running under several processes."""
+    faults.current().refresh_if_due()  # the fault gauges are current in every scrape
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         prom_multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]

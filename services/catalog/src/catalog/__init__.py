@@ -5,7 +5,7 @@ from __future__ import annotations
 from apiflask import APIFlask
 
 from catalog.settings import CatalogSettings
-from chassis.flaskapp import create_api_app
+from chassis.flaskapp import create_api_app, delay_requests_by_fault
 
 
 def create_app(settings: CatalogSettings | None = None) -> APIFlask:
@@ -14,6 +14,7 @@ def create_app(settings: CatalogSettings | None = None) -> APIFlask:
     from catalog.products.views import bp as products
 
     app = create_api_app(__name__, settings or CatalogSettings(), title="Bazaar catalog")
+    delay_requests_by_fault(app, "catalog_latency_ms")
     app.register_blueprint(products)
     app.register_blueprint(categories)
     return app

@@ -11,6 +11,7 @@ from starlette.routing import BaseRoute, Route
 
 from chassis.asgi import EXCEPTION_HANDLERS, AsyncCheck, init_asgi_service, operational_routes
 from chassis.health import HealthChecks
+from gateway.faults import fault_routes
 from gateway.openapi import ApiDocument
 from gateway.pages import page_routes
 from gateway.proxy import proxy_routes
@@ -39,6 +40,7 @@ def create_app(settings: GatewaySettings | None = None) -> Starlette:
         ),
         *page_routes(settings.web_dir),
         Route("/api/openapi.json", document.endpoint, methods=["GET"], name="openapi"),
+        *fault_routes(verifier),
         *proxy_routes(
             upstreams,
             verifier=verifier,

@@ -6,6 +6,7 @@ from typing import cast
 
 from flask import current_app
 
+from payments.faults import FaultInjectingProcessor
 from payments.processor import PaymentProcessor, RetryingProcessor
 from payments.sandbox import SandboxProcessor
 from payments.settings import PaymentsSettings
@@ -14,9 +15,12 @@ EXTENSION = "payments.processor"
 
 
 def build_processor(settings: PaymentsSettings) -> PaymentProcessor:
-    """The sandbox (the only processor built in), its calls retried on transient errors."""
+    """The sandbox (the only processor built in), its calls retried on transient errors.
+
+    The fault flags act between the two, where a real card network would misbehave.
+    """
     return RetryingProcessor(
-        SandboxProcessor(delay_ms=settings.sandbox_delay_ms),
+        FaultInjectingProcessor(SandboxProcessor(delay_ms=settings.sandbox_delay_ms)),
         attempts=settings.processor_attempts,
         budget_seconds=settings.processor_retry_budget_seconds,
     )

@@ -27,6 +27,7 @@ from kombu.messaging import Consumer, Producer
 from kombu.mixins import ConsumerMixin
 from pydantic import ValidationError
 
+from chassis import faults
 from chassis.db import Database, utcnow
 from chassis.events.broker import Topology
 from chassis.events.contracts import ContractViolation
@@ -127,6 +128,7 @@ class EventConsumer(ConsumerMixin):
 
     def _handle(self, message: Message, event: Event, handler: Handler) -> None:
         """Run a handler with retries (on a pool thread); leave the verdict for the consumer."""
+        faults.wait_while("events_paused", self._stopping)
         try:
             self._verdicts.put(self.handle(message, event, handler))
         except BaseException as exc:  # never lose a delivery: park it with the reason

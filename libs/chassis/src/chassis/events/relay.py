@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from kombu.connection import Connection
 from kombu.messaging import Producer
 
+from chassis import faults
 from chassis.db import Database
 from chassis.events.broker import Topology
 from chassis.events.outbox import NOTIFY_CHANNEL, mark_published
@@ -153,6 +154,7 @@ class OutboxRelay:
             listener.start()
         backoff = 0.0
         while not stop.is_set():
+            faults.wait_while("events_paused", stop)
             # Cleared before reading the outbox: a wake-up during the read is not lost.
             self._wake.clear()
             try:

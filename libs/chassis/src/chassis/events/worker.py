@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from prometheus_client import start_http_server
 
+from chassis import faults
 from chassis.db import Database
 from chassis.events.broker import connect, topology_of
 from chassis.events.consumer import EventConsumer
@@ -96,6 +97,7 @@ def run_worker(settings: ServiceSettings, events: EventsSpec) -> None:
     configure_logging(
         level=settings.log_level, json=settings.log_json, service=settings.service_name
     )
+    faults.configure(settings)
     worker = Worker(settings, events)
     if settings.worker_metrics_port:
         # Workers serve no HTTP of their own; Prometheus scrapes this port instead.
