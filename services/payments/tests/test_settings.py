@@ -6,6 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from payments.components import build_processor
+from payments.faults import FaultInjectingProcessor
 from payments.processor import RetryingProcessor
 from payments.sandbox import SandboxProcessor
 from payments.settings import PaymentsSettings
@@ -22,8 +23,9 @@ def test_the_delay_is_read_from_the_service_prefix(monkeypatch: pytest.MonkeyPat
     processor = build_processor(PaymentsSettings())
     assert isinstance(processor, RetryingProcessor)
     assert processor.attempts == 5
-    assert isinstance(processor.inner, SandboxProcessor)
-    assert processor.inner.delay_ms == 150
+    assert isinstance(processor.inner, FaultInjectingProcessor)
+    assert isinstance(processor.inner.inner, SandboxProcessor)
+    assert processor.inner.inner.delay_ms == 150
 
 
 @pytest.mark.parametrize(
