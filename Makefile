@@ -6,7 +6,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 PYTEST_ARGS ?=
 
-.PHONY: help install web run test test-fast lint fmt bench clean
+.PHONY: help install web run test test-fast lint fmt bench load clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -63,7 +63,7 @@ test-fast: install  ## Unit tests only, on SQLite
 lint: install  ## ruff (lint + format check) and mypy strict on libs/ and services/
 	$(UV) run --no-sync ruff check .
 	$(UV) run --no-sync ruff format --check .
-	$(UV) run --no-sync mypy libs/chassis/src services/*/src deploy/settings_reference.py bench
+	$(UV) run --no-sync mypy libs/chassis/src services/*/src deploy/settings_reference.py bench load
 
 fmt: install  ## Format and auto-fix
 	$(UV) run --no-sync ruff format .
@@ -72,6 +72,13 @@ fmt: install  ## Format and auto-fix
 # BENCH_ARGS passes options through, e.g. `make bench BENCH_ARGS="--embedded also --duration 5"`.
 bench: install  ## Start the platform on PostgreSQL, Redis and RabbitMQ, measure it with wrk; writes bench/results/
 	$(UV) run --no-sync python -m bench $(BENCH_ARGS)
+
+# LOAD_ARGS passes options to Locust, e.g. `make load LOAD_ARGS="--headless -t 60s"`.
+LOAD_ARGS ?=
+load: install  ## Shoppers on the platform `make run` started (Locust: web UI, or headless); CSV in var/load/
+	@mkdir -p var/load
+	@echo "Locust against http://127.0.0.1:8000 (load/locust.conf); its web UI is at http://127.0.0.1:8089 unless --headless"
+	$(UV) run --no-sync locust --config load/locust.conf $(LOAD_ARGS)
 
 clean:  ## Remove local data and caches (keeps .venv)
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache test-output web/dist
