@@ -9,6 +9,7 @@ import { Money } from "../components/Money";
 import { formatDate, OrderActions, StatusBadge } from "../components/OrderParts";
 import { PageTitle } from "../components/PageTitle";
 import { useAsync } from "../hooks/useAsync";
+import { FaultsAdmin } from "./FaultsAdmin";
 import { SHOP_CURRENCY } from "../shop/config";
 import { toMajorUnits, toMinorUnits } from "../shop/money";
 import { STATUS_LABELS } from "../shop/orders";
@@ -29,6 +30,9 @@ export default function AdminApp() {
           <li>
             <NavLink to="/admin/orders">Orders</NavLink>
           </li>
+          <li>
+            <NavLink to="/admin/faults">Faults</NavLink>
+          </li>
         </ul>
       </nav>
       <Routes>
@@ -36,6 +40,7 @@ export default function AdminApp() {
         <Route path="products/new" element={<ProductForm key="new" />} />
         <Route path="products/:id" element={<ProductForm key="edit" />} />
         <Route path="orders" element={<OrdersAdmin />} />
+        <Route path="faults" element={<FaultsAdmin />} />
       </Routes>
     </div>
   );

@@ -17,6 +17,8 @@ import type {
   AddressList,
   Cart,
   CategoryList,
+  FaultFlag,
+  FaultList,
   CheckoutRequest,
   Order,
   OrderPage,
@@ -149,6 +151,15 @@ export const api = {
       http.request<Address>(users("/me/addresses"), { method: "POST", body }),
     deleteAddress: (id: string) =>
       http.request<void>(users("/me/addresses/{address_id}", { address_id: id }), { method: "DELETE" }),
+  },
+  faults: {
+    list: (signal?: AbortSignal) => http.request<FaultList>("/api/faults", { signal }),
+    /** `value`: true/false for a switch, a share 0..1, or milliseconds. */
+    set: (name: string, value: number | boolean) =>
+      http.request<FaultFlag>(`/api/faults/${encodeURIComponent(name)}`, { method: "PUT", body: { value } }),
+    clear: (name: string) =>
+      http.request<FaultFlag>(`/api/faults/${encodeURIComponent(name)}`, { method: "DELETE" }),
+    clearAll: () => http.request<void>("/api/faults", { method: "DELETE" }),
   },
   payments: {
     methods: (signal?: AbortSignal) => http.request<PaymentMethodList>(payments("/methods"), { signal }),

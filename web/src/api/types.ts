@@ -49,3 +49,17 @@ export type PaymentMethodCreate = Payments["MethodCreate"];
 export type TokenAnswer = Auth["TokenRead"];
 export type AccountCreate = Auth["AccountCreate"];
 export type Account = Auth["AccountRead"];
+
+// The gateway's own `/api/faults` (operators only) is in no service's document: its shape
+// is chassis.faults' and gateway/faults.py's.
+export interface FaultFlag {
+  name: string;
+  kind: "switch" | "ratio" | "milliseconds";
+  description: string;
+  maximum: number;
+  value: number;
+  active: boolean;
+}
+export interface FaultList {
+  items: FaultFlag[];
+}
