@@ -77,7 +77,7 @@ bench: install  ## Start the platform on PostgreSQL, Redis and RabbitMQ, measure
 LOAD_ARGS ?=
 load: install  ## Shoppers on the platform `make run` started (Locust: web UI, or headless); CSV in var/load/
 	@mkdir -p var/load
-	@echo "Locust against http://127.0.0.1:8000 (load/locust.conf); its web UI is at http://127.0.0.1:8089 unless --headless"
+	@echo "Locust on load/locust.conf (target http://127.0.0.1:8000 unless --host; web UI http://127.0.0.1:8089 unless --headless)"
 	$(UV) run --no-sync locust --config load/locust.conf $(LOAD_ARGS)
 
 clean:  ## Remove local data and caches (keeps .venv)
