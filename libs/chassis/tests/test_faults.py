@@ -54,6 +54,7 @@ def configured(tmp_path: Path) -> Iterator[faults.Faults]:
         ("events_paused", "on", 1.0),
         ("events_paused", "OFF", 0.0),
         ("events_paused", True, 1.0),
+        ("events_paused", 1.0, 1.0),
         ("payment_failure_ratio", "0.25", 0.25),
         ("payment_failure_ratio", "30%", 0.3),
         ("payment_failure_ratio", 1, 1.0),
@@ -71,6 +72,9 @@ def test_values_are_parsed_as_an_operator_types_them(
     ("name", "raw"),
     [
         ("events_paused", "maybe"),
+        ("events_paused", None),
+        ("payment_failure_ratio", [1]),
+        ("catalog_latency_ms", "1e400"),
         ("payment_failure_ratio", "1.5"),
         ("payment_failure_ratio", "-0.1"),
         ("payment_failure_ratio", "nan"),

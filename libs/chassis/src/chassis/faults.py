@@ -56,7 +56,8 @@ class Fault:
         if self.kind == "switch":
             if isinstance(raw, bool):
                 return float(raw)
-            switches = {"on": 1.0, "true": 1.0, "1": 1.0, "off": 0.0, "false": 0.0, "0": 0.0}
+            switches = {"on": 1.0, "true": 1.0, "1": 1.0, "1.0": 1.0}
+            switches |= {"off": 0.0, "false": 0.0, "0": 0.0, "0.0": 0.0}
             if text in switches:
                 return switches[text]
             raise InvalidFaultValue(f"{self.name} is on or off, not {raw!r}.")
