@@ -432,9 +432,7 @@ async def test_a_redis_that_lost_the_revocation_list_refuses_tokens_until_auth_r
     settings = {"jwt_public_key": token_minter.public_pem, "redis_url": private_redis.url}
     async with open_gateway(**settings) as client:
         # An empty Redis (restarted, or flushed): no marker, so nobody knows what was revoked.
-        unknown = [
-            await client.get("/api/echo/me", headers=token_minter.auth()) for _ in range(5)
-        ]
+        unknown = [await client.get("/api/echo/me", headers=token_minter.auth()) for _ in range(5)]
         anonymous = await client.get("/api/echo/products")
         RedisRevocationList(private_redis.url).fill([])  # what auth's watcher does
         refilled = await client.get("/api/echo/me", headers=token_minter.auth())
