@@ -22,6 +22,7 @@ from chassis.breaker import BreakerState, CircuitBreaker
 from chassis.errors import BadGateway, GatewayTimeout, ServiceUnavailable
 from chassis.http import AsyncServiceClient, ClientPolicy, ServiceClient
 from chassis.requestid import REQUEST_ID_HEADER, set_request_id
+from chassis.testing import frozen_address
 
 SLOW_SECONDS = 0.3
 
@@ -168,21 +169,15 @@ def closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@contextmanager
-def frozen_upstream() -> Iterator[str]:
-    """A stand-in for a SIGSTOPped service: the kernel accepts connections, nobody answers."""
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(64)
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
-
-
 # -- bulkhead ---------------------------------------------------------------------------
 
 
 def test_calls_past_the_in_flight_limit_fail_fast_while_the_upstream_hangs() -> None:
     policy = make_policy(read_timeout=1.5, attempts=1, max_in_flight=2)
-    with frozen_upstream() as url, service_client(url, policy) as client:
+    with (
+        frozen_address() as (host, port),
+        service_client(f"http://{host}:{port}", policy) as client,
+    ):
         outcomes: list[str] = []
 
         def wait_for_it() -> None:

@@ -22,7 +22,7 @@ from chassis.revocation import (
     RevocationUnavailable,
     SqliteRevocationList,
 )
-from chassis.testing import PrivateRedis, TokenMinter
+from chassis.testing import PrivateRedis, TokenMinter, frozen_address
 from gateway.ratelimit import client_key, public_route
 from gateway.tokens import GuardedRevocationList
 
@@ -355,12 +355,8 @@ async def test_silent_redis_costs_one_timeout_then_nothing(
 @pytest.fixture
 def silent_redis_url() -> Iterator[str]:
     """A Redis address that accepts connections and never answers."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(64)
-        yield f"redis://127.0.0.1:{sock.getsockname()[1]}/0"
+    with frozen_address() as (host, port):
+        yield f"redis://{host}:{port}/0"
 
 
 # -- revoked tokens -----------------------------------------------------------------------------

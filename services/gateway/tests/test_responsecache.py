@@ -327,17 +327,23 @@ async def test_a_redis_outage_passes_requests_through_and_caching_resumes(
             backend.close()
 
 
+def private_store(server: PrivateRedis, tmp_path: Path, **extra: Any) -> dict[str, Any]:
+    """Settings on a Redis of the test's own, which the test may flush."""
+    return {
+        "data_dir": tmp_path,
+        "redis_url": server.url,
+        "broker_namespace": "t" + uuid.uuid4().hex[:10],
+        "cached_services": frozenset({"shop"}),
+        "rate_limits_enabled": False,
+        **extra,
+    }
+
+
 async def test_after_redis_loses_its_data_no_old_page_comes_back(
     shop: tuple[Shop, str], tmp_path: Path, private_redis: PrivateRedis
 ) -> None:
     stand_in, url = shop
-    options = {
-        "data_dir": tmp_path,
-        "redis_url": private_redis.url,
-        "broker_namespace": "t" + uuid.uuid4().hex[:10],
-        "cached_services": frozenset({"shop"}),
-        "rate_limits_enabled": False,
-    }
+    options = private_store(private_redis, tmp_path)
     owner = owner_cache(options)
     async with gateway(url, **options) as client:
         assert (await client.get("/api/shop/products")).json()["version"] == 1
@@ -354,14 +360,7 @@ async def test_pages_in_memory_expire_even_when_the_generation_stays(
     shop: tuple[Shop, str], tmp_path: Path, private_redis: PrivateRedis
 ) -> None:
     stand_in, url = shop
-    options = {
-        "data_dir": tmp_path,
-        "redis_url": private_redis.url,
-        "broker_namespace": "t" + uuid.uuid4().hex[:10],
-        "cached_services": frozenset({"shop"}),
-        "rate_limits_enabled": False,
-        "cache_local_ttl": 0.5,
-    }
+    options = private_store(private_redis, tmp_path, cache_local_ttl=0.5)
     async with gateway(url, **options) as client:
         await client.get("/api/shop/products")
         assert (await client.get("/api/shop/products")).headers["x-cache"] == "hit"

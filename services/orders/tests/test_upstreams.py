@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -10,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from chassis.testing import frozen_address
 from orders.settings import OrdersSettings
 from orders.upstreams import DependencyUnavailable, Upstreams
 
@@ -17,10 +17,8 @@ from orders.upstreams import DependencyUnavailable, Upstreams
 @pytest.fixture
 def frozen_url() -> Iterator[str]:
     """A stand-in for a SIGSTOPped catalog: connections are accepted, nothing is answered."""
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(64)
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    with frozen_address() as (host, port):
+        yield f"http://{host}:{port}"
 
 
 def test_calls_to_a_frozen_catalog_past_the_cap_fail_fast_with_retry_after(

@@ -336,6 +336,18 @@ def private_redis() -> Iterator[PrivateRedis]:
         server.stop()
 
 
+@contextmanager
+def frozen_address() -> Iterator[tuple[str, int]]:
+    """A stand-in for a frozen server (SIGSTOP): the kernel accepts connections, nobody answers."""
+    import socket
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(64)
+        host, port = listener.getsockname()
+        yield str(host), int(port)
+
+
 def table_names(url: str) -> set[str]:
     """The tables a database has now."""
     from sqlalchemy import inspect
