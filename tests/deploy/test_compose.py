@@ -145,8 +145,9 @@ def test_each_container_runs_its_services_image_and_command(
                 "migrate": ["bazaar", "migrate", service.name],
             }[role]
             assert entry["command"] == expected
-            # No HTTP server in these: the image's health check would only report "unhealthy".
-            assert entry["healthcheck"] == {"disable": True}
+            if role == "migrate":
+                # No HTTP server: the image's health check would only report "unhealthy".
+                assert entry["healthcheck"] == {"disable": True}
 
 
 def test_start_order_waits_for_health_and_for_migrations(
@@ -178,6 +179,20 @@ def test_start_order_waits_for_health_and_for_migrations(
     assert {s for s in platform_services if s != "gateway"} <= set(
         services["gateway"]["depends_on"]
     )
+
+
+def test_workers_are_health_checked_on_their_health_port(
+    compose: dict[str, Any], platform_services: dict[str, Service]
+) -> None:
+    for container, (_, role) in roles(platform_services).items():
+        if role != "worker":
+            continue
+        entry = compose["services"][container]
+        port = entry["environment"]["BAZAAR_WORKER_METRICS_PORT"]
+        check = entry["healthcheck"]
+        assert check.get("disable") is not True, container
+        assert f"http://127.0.0.1:{port}/livez" in " ".join(check["test"]), container
+        assert check["retries"] >= 1 and check["timeout"], container
 
 
 def test_bazaar_containers_are_hardened(

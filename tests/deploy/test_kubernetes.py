@@ -5,12 +5,15 @@ from __future__ import annotations
 import functools
 import itertools
 import re
+import shutil
+import subprocess
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
 import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
+import yaml
 
 from .facts import (
     CONTAINER_TMP,
@@ -36,6 +39,8 @@ SECRET_VALUES = {
     "broker-url": "amqp://svc:pw@mq.example.com:5672/",
 }
 CREDENTIALS = re.compile(r"SECRET|PASSWORD|_URL$")
+# Where an events worker serves /livez, /readyz and /metrics.
+WORKER_HEALTH_PORT = 9100
 
 
 def of_kind(resources: list[Resource], kind: str) -> dict[str, Resource]:
@@ -143,8 +148,17 @@ def test_workers_and_migrations_exist_where_the_service_has_them(
         (worker,) = containers(deployments[name])
         assert worker["command"] == ["bazaar", "events", "worker", service]
         assert deployments[name]["spec"]["replicas"] >= 1
-        # No Service and no readiness: nothing routes to a worker.
-        assert "readinessProbe" not in worker and "ports" not in worker
+        # Its health port serves the probes and /metrics; no Service routes to it.
+        assert worker["ports"] == [{"name": "health", "containerPort": WORKER_HEALTH_PORT}]
+        assert {"name": "BAZAAR_WORKER_METRICS_PORT", "value": str(WORKER_HEALTH_PORT)} in (
+            worker["env"]
+        )
+        for probe, path in (
+            ("startupProbe", "/livez"),
+            ("livenessProbe", "/livez"),
+            ("readinessProbe", "/readyz"),
+        ):
+            assert worker[probe]["httpGet"] == {"path": path, "port": "health"}, (name, probe)
     for name, job in jobs.items():
         (migrate,) = containers(job)
         assert migrate["command"] == ["bazaar", "migrate", name.removesuffix("-migrate")]
@@ -344,6 +358,10 @@ def test_network_policies_allow_the_needed_flows_and_nothing_else(
         assert allowed(policies, controller, api, port) == (name == "gateway"), name
         assert allowed(policies, prometheus, api, port), name
         assert not allowed(policies, stranger, api, port), name
+    for (name, role), pod in endpoints.items():
+        if role == "worker":
+            assert allowed(policies, prometheus, pod, WORKER_HEALTH_PORT), name
+            assert not allowed(policies, stranger, pod, WORKER_HEALTH_PORT), name
     # Every pod: DNS, and the datastores outside the cluster.
     dns = Endpoint("kube-system", {"k8s-app": "kube-dns"})
     outside = Endpoint(pod=False)
@@ -388,3 +406,43 @@ def test_dev_is_small_and_prod_is_replicated(platform_services: dict[str, Servic
         for container in containers(workload):
             assert split_image(container["image"])[1] == "dev"
     assert len(platform_services) == len(of_kind(dev, "HorizontalPodAutoscaler"))
+
+
+def assert_deployments_are_probed_limited_and_locked_down(resources: list[Resource]) -> None:
+    """Every Deployment, workers included: probes, limits, non-root, read-only root."""
+    deployments = of_kind(resources, "Deployment")
+    assert {identity(d)[1] for d in deployments.values()} == {"api", "worker"}
+    for name, deployment in deployments.items():
+        (pod,) = pod_specs(deployment)
+        assert pod["securityContext"]["runAsNonRoot"] is True, name
+        for container in pod["containers"]:
+            for probe in ("livenessProbe", "readinessProbe"):
+                assert container[probe]["httpGet"]["path"], (name, probe)
+            assert {"cpu", "memory"} <= set(container["resources"]["limits"]), name
+            assert container["securityContext"]["readOnlyRootFilesystem"] is True, name
+            assert container["securityContext"]["allowPrivilegeEscalation"] is False, name
+
+
+def test_every_deployment_has_probes_limits_non_root_and_a_read_only_root(
+    rendering: Rendering,
+) -> None:
+    _, resources = rendering
+    assert_deployments_are_probed_limited_and_locked_down(resources)
+
+
+def test_kubectl_kustomize_of_prod_has_probes_limits_non_root_and_a_read_only_root() -> None:
+    """The acceptance check itself, with the real kustomize where kubectl is installed."""
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl is not installed; the offline renderer covers the same check")
+    rendered = subprocess.run(
+        [kubectl, "kustomize", str(DEPLOY / "k8s" / "overlays" / "prod")],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
+    resources = [doc for doc in yaml.safe_load_all(rendered) if doc]
+    assert_deployments_are_probed_limited_and_locked_down(resources)
+    offline = render(DEPLOY / "k8s" / "overlays" / "prod")
+    assert sorted(of_kind(resources, "Deployment")) == sorted(of_kind(offline, "Deployment"))

@@ -22,6 +22,7 @@ from chassis.breaker import BreakerState, CircuitBreaker
 from chassis.errors import BadGateway, GatewayTimeout, ServiceUnavailable
 from chassis.http import AsyncServiceClient, ClientPolicy, ServiceClient
 from chassis.requestid import REQUEST_ID_HEADER, set_request_id
+from chassis.testing import frozen_address
 
 SLOW_SECONDS = 0.3
 
@@ -166,6 +167,54 @@ def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+# -- bulkhead ---------------------------------------------------------------------------
+
+
+def test_calls_past_the_in_flight_limit_fail_fast_while_the_upstream_hangs() -> None:
+    policy = make_policy(read_timeout=1.5, attempts=1, max_in_flight=2)
+    with (
+        frozen_address() as (host, port),
+        service_client(f"http://{host}:{port}", policy) as client,
+    ):
+        outcomes: list[str] = []
+
+        def wait_for_it() -> None:
+            try:
+                client.request("GET", "/a")
+            except GatewayTimeout:
+                outcomes.append("timed out")
+
+        waiting = [threading.Thread(target=wait_for_it) for _ in range(2)]
+        for thread in waiting:
+            thread.start()
+        time.sleep(0.2)  # both calls now hold their slot, waiting for an answer
+        started = time.monotonic()
+        with pytest.raises(ServiceUnavailable) as refused:
+            client.request("GET", "/b")
+        assert time.monotonic() - started < 0.1
+        assert refused.value.headers["Retry-After"] == "1"
+        assert "busy" in (refused.value.detail or "")
+        for thread in waiting:
+            thread.join(5)
+    assert outcomes == ["timed out", "timed out"]
+    # The slots are given back whatever the calls' outcome.
+    assert policy.bulkhead is not None and policy.bulkhead.in_flight == 0
+
+
+def test_a_full_bulkhead_does_not_count_against_the_breaker(upstream: Upstream) -> None:
+    policy = make_policy(max_in_flight=1, breaker_fail_max=1)
+    assert policy.bulkhead is not None
+    with (
+        service_client(upstream.url, policy) as client,
+        policy.bulkhead.slot(),
+        pytest.raises(ServiceUnavailable),
+    ):
+        client.request("GET", "/echo")
+    assert policy.breaker.state is BreakerState.CLOSED
+    with service_client(upstream.url, policy) as client:
+        assert client.request("GET", "/echo").status_code == 200
 
 
 # -- retries --------------------------------------------------------------------------

@@ -17,6 +17,7 @@ TABLES = {
     "signing_keys",
     "oauth_clients",
     "throttle_counters",
+    "revoked_tokens",
 }
 
 

@@ -22,7 +22,7 @@ from chassis.revocation import (
     RevocationUnavailable,
     SqliteRevocationList,
 )
-from chassis.testing import TokenMinter
+from chassis.testing import PrivateRedis, TokenMinter, frozen_address
 from gateway.ratelimit import client_key, public_route
 from gateway.tokens import GuardedRevocationList
 
@@ -355,12 +355,8 @@ async def test_silent_redis_costs_one_timeout_then_nothing(
 @pytest.fixture
 def silent_redis_url() -> Iterator[str]:
     """A Redis address that accepts connections and never answers."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(64)
-        yield f"redis://127.0.0.1:{sock.getsockname()[1]}/0"
+    with frozen_address() as (host, port):
+        yield f"redis://{host}:{port}/0"
 
 
 # -- revoked tokens -----------------------------------------------------------------------------
@@ -424,6 +420,23 @@ async def test_dead_revocation_store_answers_503_for_tokens_only(
         assert response.json()["type"] == "/problems/service-unavailable"
     assert anonymous.status_code == 200
     assert upstream_state.paths == ["/products"]
+
+
+async def test_a_redis_that_lost_the_revocation_list_refuses_tokens_until_auth_refills_it(
+    open_gateway: OpenGateway, token_minter: TokenMinter, private_redis: PrivateRedis
+) -> None:
+    settings = {"jwt_public_key": token_minter.public_pem, "redis_url": private_redis.url}
+    async with open_gateway(**settings) as client:
+        # An empty Redis (restarted, or flushed): no marker, so nobody knows what was revoked.
+        unknown = [await client.get("/api/echo/me", headers=token_minter.auth()) for _ in range(5)]
+        anonymous = await client.get("/api/echo/products")
+        RedisRevocationList(private_redis.url).fill([])  # what auth's watcher does
+        refilled = await client.get("/api/echo/me", headers=token_minter.auth())
+    assert [r.status_code for r in unknown] == [503] * 5
+    assert all(r.json()["type"] == "/problems/service-unavailable" for r in unknown)
+    assert anonymous.status_code == 200
+    # The store answered all along: its breaker stayed closed, so the refill counts at once.
+    assert refilled.status_code == 200
 
 
 def test_revocation_breaker_stops_asking_a_dead_store() -> None:

@@ -14,6 +14,7 @@ from typing import Any
 import anyio
 import httpx
 import pytest
+import redis
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -324,6 +325,55 @@ async def test_a_redis_outage_passes_requests_through_and_caching_resumes(
         backend = shared_backend(gateway_settings(**options))
         if isinstance(backend, RedisBackend):
             backend.close()
+
+
+def private_store(server: PrivateRedis, tmp_path: Path, **extra: Any) -> dict[str, Any]:
+    """Settings on a Redis of the test's own, which the test may flush."""
+    return {
+        "data_dir": tmp_path,
+        "redis_url": server.url,
+        "broker_namespace": "t" + uuid.uuid4().hex[:10],
+        "cached_services": frozenset({"shop"}),
+        "rate_limits_enabled": False,
+        **extra,
+    }
+
+
+async def test_after_redis_loses_its_data_no_old_page_comes_back(
+    shop: tuple[Shop, str], tmp_path: Path, private_redis: PrivateRedis
+) -> None:
+    stand_in, url = shop
+    options = private_store(private_redis, tmp_path)
+    owner = owner_cache(options)
+    async with gateway(url, **options) as client:
+        assert (await client.get("/api/shop/products")).json()["version"] == 1
+        stand_in.version = 2
+        owner.bump("public")
+        await anyio.sleep(0.15)  # past the generation's memory in this process
+        assert (await client.get("/api/shop/products")).json()["version"] == 2
+        redis.Redis.from_url(private_redis.url).flushall()  # the private server only
+        await anyio.sleep(0.15)
+        assert (await client.get("/api/shop/products")).json()["version"] == 2
+
+
+async def test_pages_in_memory_expire_even_when_the_generation_stays(
+    shop: tuple[Shop, str], tmp_path: Path, private_redis: PrivateRedis
+) -> None:
+    stand_in, url = shop
+    options = private_store(private_redis, tmp_path, cache_local_ttl=0.5)
+    async with gateway(url, **options) as client:
+        await client.get("/api/shop/products")
+        assert (await client.get("/api/shop/products")).headers["x-cache"] == "hit"
+        server = redis.Redis.from_url(private_redis.url)
+        generations = {k: server.get(k) for k in server.keys("*:generation")}
+        server.flushall()  # the entry is gone from the shared store...
+        for key, value in generations.items():
+            server.set(key, value)  # ...while the generation reads as before
+        stand_in.version = 2
+        await anyio.sleep(0.6)
+        response = await client.get("/api/shop/products")
+    assert response.json()["version"] == 2
+    assert len(stand_in.hits) == 2
 
 
 def test_targets_are_canonical_whatever_the_parameter_order() -> None:

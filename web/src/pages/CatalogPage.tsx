@@ -50,14 +50,20 @@ export function CatalogPage() {
   const [search, setSearch] = useState(params.get("q") ?? "");
   const [generation, setGeneration] = useState(0);
   const sentinel = useRef<HTMLDivElement>(null);
+  // The "load more" in flight: a page of the old filters must never join the new list.
+  const more = useRef<AbortController | null>(null);
 
   // First page whenever the filters change.
   useEffect(() => {
     const controller = new AbortController();
+    more.current?.abort();
+    more.current = null;
+    setLoadingMore(false);
     setLoading(true);
     setError(null);
     api.catalog.products(JSON.parse(key) as ProductQuery, controller.signal).then(
       (page) => {
+        if (controller.signal.aborted) return;
         setItems(page.items);
         setCursor(page.next_cursor);
         setLoading(false);
@@ -73,18 +79,30 @@ export function CatalogPage() {
 
   const loadMore = useCallback(async () => {
     if (!cursor || loadingMore) return;
+    const controller = new AbortController();
+    more.current = controller;
     setLoadingMore(true);
     try {
-      const page = await api.catalog.products({ ...(JSON.parse(key) as ProductQuery), cursor });
+      const page = await api.catalog.products(
+        { ...(JSON.parse(key) as ProductQuery), cursor },
+        controller.signal,
+      );
+      if (controller.signal.aborted) return;
       setItems((current) => [...current, ...page.items]);
       setCursor(page.next_cursor);
       setError(null);
     } catch (failure) {
+      if (controller.signal.aborted) return;
       setError(failure);
     } finally {
-      setLoadingMore(false);
+      if (more.current === controller) {
+        more.current = null;
+        setLoadingMore(false);
+      }
     }
   }, [cursor, key, loadingMore]);
+
+  useEffect(() => () => more.current?.abort(), []);
 
   // Infinite scroll: the next page when the end of the list comes near.
   useEffect(() => {

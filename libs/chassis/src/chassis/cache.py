@@ -70,11 +70,19 @@ class CacheBackend(Protocol):
     def delete(self, key: str) -> None:
         """Forget `key`."""
 
-    def incr(self, key: str) -> int:
-        """Add one to a counter (created at 0) and return the new value."""
+    def incr(self, key: str, seed: int) -> int:
+        """Add one to a counter (created at `seed` when absent) and return the new value."""
+
+    def seed(self, key: str, value: int) -> int:
+        """The counter at `key`, set to `value` first when absent (never expiring)."""
 
     def close(self) -> None:
         """Release connections."""
+
+
+# Atomic in Redis: a flush between a separate EXISTS and INCR would restart the counter at 1.
+_INCR_SEEDED = "redis.call('SET', KEYS[1], ARGV[1], 'NX') return redis.call('INCR', KEYS[1])"
+_GET_SEEDED = "redis.call('SET', KEYS[1], ARGV[1], 'NX') return redis.call('GET', KEYS[1])"
 
 
 class RedisBackend:
@@ -84,6 +92,8 @@ class RedisBackend:
         self._redis = redis.Redis.from_url(
             url, socket_timeout=timeout, socket_connect_timeout=timeout
         )
+        self._incr_seeded = self._redis.register_script(_INCR_SEEDED)
+        self._get_seeded = self._redis.register_script(_GET_SEEDED)
 
     def get(self, key: str) -> bytes | None:
         """The stored value, or None."""
@@ -114,10 +124,17 @@ class RedisBackend:
         except redis.RedisError as exc:
             raise CacheUnavailable(str(exc)) from exc
 
-    def incr(self, key: str) -> int:
-        """INCR."""
+    def incr(self, key: str, seed: int) -> int:
+        """INCR, from `seed` when the key is missing."""
         try:
-            return int(self._redis.incr(key))
+            return int(self._incr_seeded(keys=[key], args=[seed]))
+        except redis.RedisError as exc:
+            raise CacheUnavailable(str(exc)) from exc
+
+    def seed(self, key: str, value: int) -> int:
+        """SET NX, then GET, in one script."""
+        try:
+            return int(self._get_seeded(keys=[key], args=[value]))
         except redis.RedisError as exc:
             raise CacheUnavailable(str(exc)) from exc
 
@@ -174,9 +191,19 @@ class LocalBackend:
         """Forget `key`."""
         self._call(lambda: self._cache.delete(key))
 
-    def incr(self, key: str) -> int:
-        """Atomic increment across processes."""
-        return int(self._call(lambda: self._cache.incr(key, default=0)))
+    def incr(self, key: str, seed: int) -> int:
+        """Atomic increment across processes, from `seed` when the key is missing."""
+        return int(self._call(lambda: self._cache.incr(key, default=seed)))
+
+    def seed(self, key: str, value: int) -> int:
+        """Store `value` when the key is absent, then read whichever value won."""
+
+        def seeded() -> int:
+            with self._cache.transact():
+                self._cache.add(key, value)
+                return int(self._cache.get(key, default=value))
+
+        return int(self._call(seeded))
 
     def close(self) -> None:
         """Close the SQLite connections."""
@@ -204,6 +231,15 @@ def shared_backend(settings: ServiceSettings) -> CacheBackend | None:
         if location not in _backends:
             _backends[location] = backend_from_settings(settings)
         return _backends[location]
+
+
+def generation_seed() -> int:
+    """Where a lost generation counter restarts: microseconds since the epoch.
+
+    Above any value the counter held before, unless it was bumped more than a million
+    times a second on average since it was last seeded, so old entries never come back.
+    """
+    return time.time_ns() // 1000
 
 
 def hashed(text: str) -> str:
@@ -283,11 +319,14 @@ class Cache:
             cached = self._generations.get(scope)
         if cached is not None:
             return cached
+        key = self._generation_key(scope)
         try:
-            raw = self._guarded(lambda b: b.get(self._generation_key(scope)))
+            raw = self._guarded(lambda b: b.get(key))
+            # A missing counter means the store lost its data: restarting at 0 would bring
+            # back entries this process (or the gateway's memory) kept under small numbers.
+            value = int(raw) if raw else self._guarded(lambda b: b.seed(key, generation_seed()))
         except CacheUnavailable:
             return None
-        value = int(raw) if raw else 0
         with self._generations_lock:
             self._generations[scope] = value
         return value
@@ -300,7 +339,7 @@ class Cache:
     def bump(self, scope: str) -> None:
         """Invalidate every entry of `scope` by moving it to a new generation."""
         try:
-            value = self._guarded(lambda b: b.incr(self._generation_key(scope)))
+            value = self._guarded(lambda b: b.incr(self._generation_key(scope), generation_seed()))
         except CacheUnavailable:
             # Entries written before the outage may outlive it by their TTL; keep TTLs short.
             log.warning("cache generation not bumped", scope=scope)

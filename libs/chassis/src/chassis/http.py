@@ -1,14 +1,17 @@
 """ServiceClient: how a service calls another one.
 
 Pooled connections, explicit timeouts, retries with jitter on idempotent calls only
-(stamina), a circuit breaker, and the request id propagated.
+(stamina), a circuit breaker, an optional bulkhead (a cap on calls in flight), and the
+request id propagated.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import http.cookiejar
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, TypeAlias
 
 import httpx
@@ -48,6 +51,40 @@ class RetryableStatus(Exception):
         self.response = response
 
 
+class Bulkhead:
+    """At most `limit` calls to one upstream in flight per process; the next fails at once.
+
+    A frozen neighbour holds every call until its timeout: without a cap it would hold every
+    thread of the caller too, and the caller's own probes and other routes would queue.
+    """
+
+    def __init__(self, name: str, limit: int) -> None:
+        if limit < 1:
+            raise ValueError("a bulkhead needs room for at least one call")
+        self.name = name
+        self.limit = limit
+        self._slots = threading.BoundedSemaphore(limit)
+        self._count_lock = threading.Lock()
+        self.in_flight = 0
+
+    @contextlib.contextmanager
+    def slot(self) -> Iterator[None]:
+        """Hold one slot for a call; 503 with Retry-After when none is free."""
+        if not self._slots.acquire(blocking=False):
+            raise ServiceUnavailable(
+                f"{self.name} is busy (too many calls in flight); try again.",
+                headers={"Retry-After": "1"},
+            )
+        with self._count_lock:
+            self.in_flight += 1
+        try:
+            yield
+        finally:
+            with self._count_lock:
+                self.in_flight -= 1
+            self._slots.release()
+
+
 class ClientPolicy:
     """Timeouts, retry and breaker settings shared by the sync and async clients."""
 
@@ -63,8 +100,11 @@ class ClientPolicy:
         breaker_reset_seconds: float = 10.0,
         max_connections: int = 100,
         keepalive_expiry: float = 4.0,
+        max_in_flight: int | None = None,
     ) -> None:
         self.name = name
+        # Per process, across threads; None leaves the sync client uncapped.
+        self.bulkhead = Bulkhead(name, max_in_flight) if max_in_flight else None
         self.timeout = httpx.Timeout(read_timeout, connect=connect_timeout)
         self.attempts = attempts
         self.retry_budget = retry_budget_seconds
@@ -166,6 +206,21 @@ class ServiceClient:
         **kwargs: Any,
     ) -> httpx.Response:
         """Send a request; raise a problem (502/503/504) when the upstream is unusable."""
+        if self.policy.bulkhead is None:
+            return self._request(method, path, retry=retry, headers=headers, **kwargs)
+        # Taken before the breaker: a full bulkhead says nothing about the upstream's health.
+        with self.policy.bulkhead.slot():
+            return self._request(method, path, retry=retry, headers=headers, **kwargs)
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        retry: bool | None,
+        headers: HeaderInput | None,
+        **kwargs: Any,
+    ) -> httpx.Response:
         self.policy.admit()
         attempts = self.policy.attempts_for(method, retry=retry)
         try:

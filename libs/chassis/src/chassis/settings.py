@@ -63,8 +63,10 @@ class ServiceSettings(BaseSettings):
     # Handler threads of `bazaar events worker` (1 on SQLite); its pool holds two more
     # connections, for the relay and the periodic tasks.
     events_concurrency: int = Field(default=8, ge=1, le=64)
-    # Port on which `bazaar events worker` serves /metrics; 0: none.
+    # Port on which `bazaar events worker` serves /metrics, /livez and /readyz; 0: none.
     worker_metrics_port: int = Field(default=0, ge=0, le=65535)
+    # A worker loop without a round, or a handler running, for longer than this fails /livez.
+    worker_stall_seconds: float = Field(default=60.0, gt=0)
 
     @classmethod
     def settings_customise_sources(

@@ -263,13 +263,20 @@ DEFAULT_REDIS = "redis://127.0.0.1:6379/15"
 
 @pytest.fixture(scope="session")
 def redis_url() -> str:
-    """A real Redis database for the tests (db 15 unless BAZAAR_TEST_REDIS_URL says otherwise)."""
+    """A real Redis database for the tests (db 15 unless BAZAAR_TEST_REDIS_URL says otherwise).
+
+    Its revocation list is marked filled, as auth does when it starts: without the marker
+    every verifier would answer 503 (chassis.revocation).
+    """
     import redis
+
+    from chassis.revocation import FILLED_KEY
 
     url = os.environ.get(REDIS_ENV, DEFAULT_REDIS)
     client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
     try:
         client.ping()
+        client.set(FILLED_KEY, b"tests")
     except redis.RedisError:
         backend_missing(f"Redis at {url}", f"Start it or set {REDIS_ENV} to run these tests.")
     finally:
@@ -327,6 +334,18 @@ def private_redis() -> Iterator[PrivateRedis]:
         yield server
     finally:
         server.stop()
+
+
+@contextmanager
+def frozen_address() -> Iterator[tuple[str, int]]:
+    """A stand-in for a frozen server (SIGSTOP): the kernel accepts connections, nobody answers."""
+    import socket
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(64)
+        host, port = listener.getsockname()
+        yield str(host), int(port)
 
 
 def table_names(url: str) -> set[str]:

@@ -24,7 +24,11 @@ def create_app(settings: AuthSettings | None = None) -> APIFlask:
     ctx.verifier = None
     parts = AuthComponents.build(settings, ctx.db)
     parts.ensure_signing_key()
+    # A Redis that lost its data (or a first start) gets the list back before any request.
+    parts.revocations.refill_quietly()
     app.extensions["auth"] = parts
+    # Here and not above: a process forked after create_app needs a watcher of its own.
+    app.before_request(parts.revocations.watch)
     if settings.proxy_hops:
         # Behind the gateway every caller would be 127.0.0.1: take the client's address
         # from the X-Forwarded-For that the gateway replaces on every request.

@@ -10,6 +10,7 @@ from auth.credentials.passwords import Passwords, password_hasher
 from auth.keys.service import KeyCipher, KeyRing
 from auth.profiles import SCOPE as PROFILES_SCOPE
 from auth.profiles import Profiles
+from auth.revocations import DurableRevocations
 from auth.settings import AuthSettings
 from auth.throttling import (
     DatabaseThrottleStore,
@@ -20,7 +21,6 @@ from auth.throttling import (
 )
 from auth.tokens.service import OwnTokenVerifier, TokenIssuer
 from chassis.db import Database
-from chassis.revocation import RevocationList, revocation_list
 from chassis.service_tokens import IssuedToken, ServiceToken
 
 
@@ -34,7 +34,7 @@ class AuthComponents:
     issuer: TokenIssuer
     passwords: Passwords
     throttle: LoginThrottle
-    revocations: RevocationList
+    revocations: DurableRevocations
     verifier: OwnTokenVerifier
     profiles: Profiles
 
@@ -48,7 +48,7 @@ class AuthComponents:
             external_pem=settings.signing_key_pem(),
         )
         issuer = TokenIssuer(keys=keys, settings=settings)
-        revocations = revocation_list(settings.redis_url, settings.data_dir)
+        revocations = DurableRevocations(db, settings.redis_url, settings.data_dir)
 
         def own_token() -> IssuedToken:
             # A read of its own, never a write: it runs inside a registration whose
@@ -80,6 +80,7 @@ class AuthComponents:
     def close(self) -> None:
         """Release connections."""
         self.profiles.close()
+        self.revocations.close()
         if isinstance(self.throttle.store, RedisThrottleStore):
             self.throttle.store.close()
 

@@ -92,3 +92,15 @@ class ThrottleCounter(Base):
     failures: Mapped[int] = mapped_column(Integer)
     last_failure_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
     blocked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class RevokedToken(Base):
+    """A logged-out access token, kept until it would have expired: the durable revocation list.
+
+    Redis holds the same list for every verifier to read; this table is what refills it.
+    """
+
+    __tablename__ = "revoked_tokens"
+
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[int] = mapped_column(Integer, index=True)  # Unix seconds, the token's exp

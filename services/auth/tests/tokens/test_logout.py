@@ -7,14 +7,15 @@ from pathlib import Path
 
 import jwt
 import pytest
+import redis
 from apiflask import APIFlask
 from flask.testing import FlaskClient
 
 from auth.keys.service import public_pem
 from chassis.auth import TokenVerifier
-from chassis.errors import Unauthorized
+from chassis.errors import ServiceUnavailable, Unauthorized
 from chassis.revocation import revocation_list
-from chassis.testing import TokenMinter
+from chassis.testing import PrivateRedis, TokenMinter
 
 from ..conftest import AppFactory, log_in, make_account, problem_of
 
@@ -125,3 +126,47 @@ def test_logout_refuses_a_token_signed_by_another_key(
 
 def test_logout_refuses_garbage(client: FlaskClient) -> None:
     problem_of(client.post("/logout", headers=bearer("not.a.token")), 401)
+
+
+def test_a_logout_survives_redis_losing_its_data(
+    make_fresh_app: AppFactory, private_redis: PrivateRedis, tmp_path: Path
+) -> None:
+    app = make_fresh_app(redis_url=private_redis.url)
+    client = app.test_client()
+    make_account(app, email="ann@example.com")
+    tokens = log_in(client, "ann@example.com").get_json()
+    verifier = chassis_verifier(client, tokens["access_token"], private_redis.url, tmp_path)
+    assert client.post("/logout", headers=bearer(tokens["access_token"])).status_code == 204
+
+    redis.Redis.from_url(private_redis.url).flushall()  # the private server, never the shared one
+
+    # Another service asking the empty Redis is told "unknown" (503), never "not revoked"...
+    with pytest.raises((ServiceUnavailable, Unauthorized)):
+        verifier.verify(tokens["access_token"])
+    # ...and auth puts the list back from its database within a couple of seconds.
+    deadline = time.monotonic() + 3
+    while True:
+        try:
+            verifier.verify(tokens["access_token"])
+        except Unauthorized as refused:
+            assert "revoked" in refused.detail
+            break
+        except ServiceUnavailable:
+            assert time.monotonic() < deadline, "the revocation list was never refilled"
+            time.sleep(0.05)
+    problem_of(client.post("/logout", headers=bearer(tokens["access_token"])), 401)
+
+
+def test_auth_itself_refills_an_emptied_list_before_it_answers(
+    make_fresh_app: AppFactory, private_redis: PrivateRedis
+) -> None:
+    app = make_fresh_app(redis_url=private_redis.url)
+    client = app.test_client()
+    make_account(app, email="ann@example.com")
+    tokens = log_in(client, "ann@example.com").get_json()
+    assert client.post("/logout", headers=bearer(tokens["access_token"])).status_code == 204
+    redis.Redis.from_url(private_redis.url).flushall()
+
+    again = client.post("/logout", headers=bearer(tokens["access_token"]))
+
+    assert problem_of(again, 401)["detail"] == "The token has been revoked."

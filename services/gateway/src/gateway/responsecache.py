@@ -2,9 +2,10 @@
 
 Two levels. Entries live in the shared cache (Redis, or the local diskcache folder) under the
 upstream service's own generation, which that service bumps on its change events; each
-gateway process also keeps recently used entries in memory, keyed by that generation, so a
-hit costs no network round trip at all. Only answers the service marked `public` are kept,
-and only for requests without credentials: nothing that depends on who asks is ever stored.
+gateway process also keeps recently used entries in memory for at most `cache_local_ttl`,
+keyed by that generation, so a hit costs no network round trip at all. Only answers the
+service marked `public` are kept, and only for requests without credentials: nothing that
+depends on who asks is ever stored.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode
 
 import anyio
-from cachetools import LRUCache
+from cachetools import TTLCache
 from prometheus_client import Counter
 
 from chassis.cache import CACHE_LOOKUPS, Cache, StoredResponse, shared_backend
@@ -109,8 +110,12 @@ class ResponseCache:
             name: Cache(backend, owner=name, service="gateway", namespace=settings.broker_namespace)
             for name in services
         }
-        self._local: LRUCache[tuple[str, int, str], Answer] = LRUCache(
-            maxsize=settings.cache_local_bytes, getsizeof=lambda answer: len(answer.body) + 512
+        # Bounded in age as well as size: the generation alone cannot tell a page is stale
+        # when the shared store lost its data, so no page outlives `cache_local_ttl`.
+        self._local: TTLCache[tuple[str, int, str], Answer] = TTLCache(
+            maxsize=settings.cache_local_bytes,
+            ttl=settings.cache_local_ttl,
+            getsizeof=lambda answer: len(answer.body) + 512,
         )
         self._inflight: dict[str, asyncio.Future[Answer | None]] = {}
         # One read of a service's generation at a time: when the memo expires, every

@@ -92,6 +92,12 @@ class GatewaySettings(ServiceSettings):
         ge=0,
         description="bytes of cached answers each gateway process also keeps in memory",
     )
+    cache_local_ttl: float = Field(
+        default=1.0,
+        gt=0,
+        description="seconds an answer is kept in a gateway process's memory at most: "
+        "the bound on a stale page after the shared store loses its data",
+    )
     # Rate limits on proxied `/api/<name>/...` calls, in `limits` notation; the store is
     # Redis when `BAZAAR_REDIS_URL` is set (shared by every worker and replica), else memory.
     rate_limits_enabled: bool = True

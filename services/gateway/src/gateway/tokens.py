@@ -10,7 +10,12 @@ from starlette.concurrency import run_in_threadpool
 from chassis.auth import Principal, TokenVerifier, bearer_token, verifier_from_settings
 from chassis.breaker import CircuitBreaker
 from chassis.errors import BadRequest, Unauthorized
-from chassis.revocation import RevocationList, RevocationUnavailable, revocation_list
+from chassis.revocation import (
+    RevocationList,
+    RevocationListLost,
+    RevocationUnavailable,
+    revocation_list,
+)
 from gateway.settings import GatewaySettings
 
 # RFC 6750 §3.1: tells the client to get a new token rather than retry this one.
@@ -37,6 +42,11 @@ class GuardedRevocationList:
             raise RevocationUnavailable("the revocation store's circuit is open")
         try:
             revoked = self.inner.is_revoked(jti)
+        except RevocationListLost:
+            # The store answered (it lost its data, auth refills it within a second): a
+            # healthy store, not a failure to count, or the breaker would outlast the refill.
+            self.breaker.success()
+            raise
         except RevocationUnavailable:
             self.breaker.failure()
             raise

@@ -19,6 +19,10 @@ class OrdersSettings(ServiceSettings):
     payments_url: str = "http://127.0.0.1:8005"
     # Read timeout (and retry budget) of one upstream call during checkout.
     upstream_timeout_seconds: float = Field(default=3.0, gt=0, le=30)
+    # Calls in flight to each upstream per worker process (of `threads`, 8 by default); past
+    # it a call fails at once with 503, so a frozen neighbour holds half the threads at most
+    # and /readyz and the other routes keep answering.
+    upstream_max_in_flight: int = Field(default=4, ge=1)
 
     # A PENDING order older than this is cancelled by the watchdog ("timed out").
     pending_deadline_seconds: int = Field(default=120, ge=1)

@@ -77,6 +77,7 @@ class Upstreams:
             "payments": settings.payments_url,
         }
         self._timeout = settings.upstream_timeout_seconds
+        self._max_in_flight = settings.upstream_max_in_flight
         self._lock = threading.Lock()
         self._clients: dict[str, ServiceClient] = {}
 
@@ -90,6 +91,7 @@ class Upstreams:
                     connect_timeout=min(1.0, self._timeout),
                     read_timeout=self._timeout,
                     retry_budget_seconds=self._timeout,
+                    max_in_flight=self._max_in_flight,
                 )
                 self._clients[name] = ServiceClient(self._urls[name], policy)
             return self._clients[name]
@@ -99,7 +101,9 @@ class Upstreams:
         try:
             response = self._client(name).request("GET", path, headers=headers)
         except ProblemError as exc:
-            raise DependencyUnavailable(f"The {name} service is unavailable; try again.") from exc
+            raise DependencyUnavailable(
+                f"The {name} service is unavailable; try again.", headers={"Retry-After": "1"}
+            ) from exc
         if response.status_code not in (200, 404):
             # A 401 here means users or payments cannot verify a token we accepted: a
             # configuration problem on our side of the platform, not the caller's fault.

@@ -32,6 +32,7 @@ from chassis.db import Database, utcnow
 from chassis.events.broker import Topology
 from chassis.events.contracts import ContractViolation
 from chassis.events.envelope import Event
+from chassis.events.health import Heartbeats
 from chassis.events.inbox import Handler, handle_once
 from chassis.logging import get_logger
 from chassis.metrics import EVENT_HANDLER_FAILURES, EVENTS_CONSUMED
@@ -70,6 +71,7 @@ class EventConsumer(ConsumerMixin):
         prefetch: int = 32,
         concurrency: int = DEFAULT_CONCURRENCY,
         topology: Topology | None = None,
+        heartbeats: Heartbeats | None = None,
     ) -> None:
         self.connection = connection
         self.service = service
@@ -89,6 +91,8 @@ class EventConsumer(ConsumerMixin):
         # Called after each handled event's commit: the worker wakes its relay with it, so
         # what the handler published leaves at once instead of at the next poll.
         self.on_handled: Callable[[], None] | None = None
+        # The worker's liveness: the consuming loop beats, each handler run is timed.
+        self.heartbeats = heartbeats or Heartbeats(stall_seconds=float("inf"))
 
     def on_consume_ready(self, connection: Any, channel: Any, consumers: Any, **_: Any) -> None:
         """Tell waiters that messages published from now on reach this consumer."""
@@ -97,6 +101,7 @@ class EventConsumer(ConsumerMixin):
     def on_connection_error(self, exc: Exception, interval: float) -> None:
         """Log a lost broker; kombu reconnects after `interval` seconds."""
         self.ready.clear()
+        self.heartbeats.beat("consumer")  # alive, waiting for the broker: readiness says so
         log.warning("broker connection lost; reconnecting", error=repr(exc), retry_in=interval)
 
     def get_consumers(self, consumer_class: Any, channel: Any) -> list[Consumer]:
@@ -130,7 +135,9 @@ class EventConsumer(ConsumerMixin):
         """Run a handler with retries (on a pool thread); leave the verdict for the consumer."""
         faults.wait_while("events_paused", self._stopping)
         try:
-            self._verdicts.put(self.handle(message, event, handler))
+            with self.heartbeats.running(f"handler of {event.type}"):
+                verdict = self.handle(message, event, handler)
+            self._verdicts.put(verdict)
         except BaseException as exc:  # never lose a delivery: park it with the reason
             self._verdicts.put(_Verdict(message, dead=True, error=repr(exc), attempts=1))
 
@@ -171,6 +178,7 @@ class EventConsumer(ConsumerMixin):
 
     def on_iteration(self) -> None:
         """Between reads: ack (or dead-letter) what the handler threads finished."""
+        self.heartbeats.beat("consumer")
         self.settle()
 
     def settle(self) -> int:

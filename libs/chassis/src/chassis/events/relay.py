@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -58,6 +59,8 @@ class OutboxRelay:
         self._listening = threading.Event()  # set while a LISTEN connection is up
         self._producer: Producer | None = None
         self._failed_after: list[int] = []
+        # Called at the top of every round: the worker's liveness heartbeat.
+        self.on_round: Callable[[], None] | None = None
 
     def _ensure_producer(self) -> Producer:
         if self._producer is None:
@@ -154,6 +157,8 @@ class OutboxRelay:
             listener.start()
         backoff = 0.0
         while not stop.is_set():
+            if self.on_round is not None:
+                self.on_round()
             faults.wait_while("events_paused", stop)
             # Cleared before reading the outbox: a wake-up during the read is not lost.
             self._wake.clear()

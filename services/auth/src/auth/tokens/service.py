@@ -24,6 +24,7 @@ from auth.credentials.service import normalize_email, verify_password
 from auth.keys.service import KeyRing, public_pem
 from auth.models import Credential, RefreshFamily, RefreshToken
 from auth.oauth_errors import InvalidGrant, InvalidScope
+from auth.revocations import DurableRevocations
 from auth.settings import AuthSettings
 from auth.throttling import LoginThrottle
 from chassis.auth import ACCESS_TOKEN_TYPE, Principal, TokenVerifier
@@ -262,11 +263,16 @@ class OwnTokenVerifier:
 def logout(
     *,
     session: Session,
-    revocations: RevocationList,
+    revocations: DurableRevocations,
     principal: Principal,
     refresh_token: str | None,
 ) -> None:
-    """End the caller's refresh family (when the token is theirs) and revoke the access token."""
+    """End the caller's refresh family (when the token is theirs) and revoke the access token.
+
+    Commits: the durable row must exist before the fast path has the revocation (a Redis
+    refilled in between would otherwise miss it), and no remote call runs inside the write
+    transaction. A retry after a 503 finds the token still valid in Redis and publishes it.
+    """
     if refresh_token:
         family = session.scalar(
             select(RefreshFamily)
@@ -277,6 +283,9 @@ def logout(
             family.revoked_at = utcnow()
             session.flush()
     jti, exp = principal.claims.get("jti"), principal.claims.get("exp")
+    if jti and isinstance(exp, int):
+        revocations.record(session, str(jti), exp)
+    session.commit()
     if jti and isinstance(exp, int):
         try:
             revocations.revoke(str(jti), exp)
