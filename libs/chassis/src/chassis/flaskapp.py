@@ -26,7 +26,7 @@ from chassis.errors import (
     problem_body,
 )
 from chassis.health import HealthChecks, dependency_checks
-from chassis.logging import configure_logging, get_logger
+from chassis.logging import configure_service_logging, get_logger
 from chassis.metrics import observe_request, render_latest
 from chassis.openapi import document_problems
 from chassis.pagination import CursorCodec
@@ -84,9 +84,7 @@ def create_api_app(import_name: str, settings: ServiceSettings, *, title: str) -
 
 def init_service(app: Flask, settings: ServiceSettings) -> ServiceContext:
     """Logging, request ids, errors, body limits, DB session, auth, health and metrics."""
-    configure_logging(
-        level=settings.log_level, json=settings.log_json, service=settings.service_name
-    )
+    configure_service_logging(settings)
     # One connection per request thread, so a request never waits for the pool; the overflow
     # covers sessions opened beside the request's own (streams, units of work).
     db = Database(settings.database_url, pool_size=settings.threads)

@@ -13,7 +13,7 @@ from chassis.events.broker import connect, topology_of
 from chassis.events.consumer import EventConsumer
 from chassis.events.relay import OutboxRelay
 from chassis.events.spec import EventsSpec, PeriodicTask
-from chassis.logging import configure_logging, get_logger
+from chassis.logging import configure_service_logging, get_logger
 from chassis.settings import ServiceSettings
 
 log = get_logger("chassis.events.worker")
@@ -93,9 +93,7 @@ class Worker:
 
 def run_worker(settings: ServiceSettings, events: EventsSpec) -> None:
     """Run until SIGTERM or SIGINT."""
-    configure_logging(
-        level=settings.log_level, json=settings.log_json, service=settings.service_name
-    )
+    configure_service_logging(settings)
     worker = Worker(settings, events)
     if settings.worker_metrics_port:
         # Workers serve no HTTP of their own; Prometheus scrapes this port instead.
