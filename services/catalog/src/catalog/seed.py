@@ -7,6 +7,7 @@ import random
 
 from sqlalchemy import func, select
 
+from catalog.images.pictures import picture
 from catalog.models import Category, Product
 from catalog.settings import CatalogSettings
 from chassis.db import Database
@@ -47,6 +48,7 @@ def demo_catalog() -> tuple[list[Category], list[Product]]:
                 index += 1
                 name = f"{adjective} {noun}"
                 slug = name.lower().replace("'", "").replace(" ", "-").replace("&", "and")
+                drawn = picture(slug)
                 stock = 0 if index % 11 == 0 else rng.randint(1, 120)
                 products.append(
                     Product(
@@ -60,7 +62,7 @@ def demo_catalog() -> tuple[list[Category], list[Product]]:
                         price_amount=rng.randrange(499, 24999, 100) + 99 - 100,
                         currency="EUR",
                         category=category,
-                        image_url=None,
+                        image_url=drawn.url if drawn else None,
                         stock=stock,
                         active=True,
                         created_at=BASE_TIME + dt.timedelta(hours=index),
