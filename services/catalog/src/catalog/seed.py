@@ -41,6 +41,10 @@ def demo_catalog() -> tuple[list[Category], list[Product]]:
     rng = random.Random(20261120)  # noqa: S311 - demo data, not security
     categories = [Category(slug=slug, name=name) for slug, (name, _) in CATEGORIES.items()]
     products: list[Product] = []
+    # Arrival order, shuffled apart from prices and stock: the newest products, which the
+    # shop shows first, are of every kind and colour rather than six of one.
+    arrivals = list(range(1, 1 + len(ADJECTIVES) * sum(len(n) for _, n in CATEGORIES.values())))
+    random.Random(17).shuffle(arrivals)  # noqa: S311 - demo data, not security
     index = 0
     for category, (_, nouns) in zip(categories, CATEGORIES.values(), strict=True):
         for noun in nouns:
@@ -65,8 +69,8 @@ def demo_catalog() -> tuple[list[Category], list[Product]]:
                         image_url=drawn.url if drawn else None,
                         stock=stock,
                         active=True,
-                        created_at=BASE_TIME + dt.timedelta(hours=index),
-                        updated_at=BASE_TIME + dt.timedelta(hours=index),
+                        created_at=BASE_TIME + dt.timedelta(hours=arrivals[index - 1]),
+                        updated_at=BASE_TIME + dt.timedelta(hours=arrivals[index - 1]),
                     )
                 )
     return categories, products
