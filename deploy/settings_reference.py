@@ -38,7 +38,6 @@ SHARED_NOTES = {
     "port": "port to listen on",
     "data_dir": "local files on embedded defaults (SQLite, revocations, embedded broker)",
     "log_level": "Python logging level",
-    "log_json": "one JSON object per log line; `false` for console output",
     "secret_key": "signs cursors and sessions (auth: encrypts its signing keys); 32+ characters",
     "database_url": "SQLAlchemy URL, e.g. `postgresql+psycopg://user:password@host/db`",
     "redis_url": "shared revocation list (and gateway rate limits); in-process when unset",

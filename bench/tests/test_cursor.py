@@ -36,7 +36,7 @@ def test_deep_page_starts_right_after_the_row(tmp_path: Path) -> None:
     migrations.upgrade(SERVICE.migrations, url)
     seed_catalog(url, 300)
     settings = CatalogSettings(
-        data_dir=tmp_path, database_url=url, secret_key=SECRET, log_json=False
+        data_dir=tmp_path, database_url=url, secret_key=SECRET, log_format="console"
     )
     client = create_app(settings).test_client()
     response = client.get("/products", query_string={"cursor": deep_cursor(url, SECRET, 200)})

@@ -12,10 +12,12 @@ import json
 import re
 import shutil
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -83,8 +85,46 @@ def browser() -> Iterator[Any]:
         launched.close()
 
 
+class _BlankPage(BaseHTTPRequestHandler):
+    """An empty HTML page: a site of its own, to run scripts from another origin."""
+
+    def do_GET(self) -> None:
+        body = b"<!doctype html><title>another site</title><p>another site</p>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet."""
+
+
+@dataclass
+class Sites:
+    """Two pages on origins of their own: one the gateway allows (CORS), one it does not."""
+
+    allowed: str
+    refused: str
+
+
 @pytest.fixture(scope="session")
-def shop(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Iterator[Platform]:
+def sites() -> Iterator[Sites]:
+    """Serve the two other sites for the session."""
+    servers = [ThreadingHTTPServer(("127.0.0.1", 0), _BlankPage) for _ in range(2)]
+    for server in servers:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    allowed, refused = (f"http://127.0.0.1:{server.server_address[1]}" for server in servers)
+    yield Sites(allowed, refused)
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="session")
+def shop(
+    tmp_path_factory: pytest.TempPathFactory, browser: Any, sites: Sites
+) -> Iterator[Platform]:
     """`bazaar up` on embedded defaults, serving the built storefront."""
     if not (WEB_DIST / "index.html").is_file():
         message = "The storefront is not built (web/dist). Run: make web"
@@ -94,6 +134,7 @@ def shop(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Iterator[Pla
     env = {
         "BAZAAR_GATEWAY_RATE_LIMIT_STRICT": json.dumps(STRICT_LIMITS),
         "BAZAAR_GATEWAY_WEB_DIR": str(WEB_DIST),
+        "BAZAAR_GATEWAY_CORS_ORIGINS": sites.allowed,
     }
     with launch(tmp_path_factory.mktemp("browser"), env) as platform:
         yield platform

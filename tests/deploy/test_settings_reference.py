@@ -42,7 +42,7 @@ def test_reference_lists_every_setting_of_every_service(
 
 def test_reference_shows_defaults_as_written_in_the_environment(script: ModuleType) -> None:
     text = script.reference()
-    assert "| `LOG_JSON` | boolean | `true` |" in text
+    assert "| `LOG_FORMAT` | one of `auto`, `console`, `json` | `auto` |" in text
     assert "a development secret (refused in production)" in text
     assert "SQLite file `<data_dir>/<service>.db`" in text
     assert '`{"POST /api/auth/token": "10/minute"' in text

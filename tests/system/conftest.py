@@ -82,7 +82,7 @@ def launch(root: Path, extra_env: dict[str, str] | None = None) -> Iterator[Plat
         **isolated_env(root / "var"),
         "BAZAAR_WORKERS": "1",
         "BAZAAR_THREADS": "4",
-        "BAZAAR_LOG_JSON": "false",
+        "BAZAAR_LOG_FORMAT": "console",
         **(extra_env or {}),
     }
     log = root / "platform.log"

@@ -43,7 +43,7 @@ def test_the_request_line_follows_the_level_and_a_new_configuration(
     configure_logging(level="INFO", json=False, service="gateway")
     access_log(**FIELDS)
     (line,) = capsys.readouterr().out.splitlines()
-    assert "request" in line and "request_id=0123456789abcdef" in line  # the console renderer
+    assert "GET /api/catalog/products" in line and "id=01234567" in line  # the console renderer
 
 
 def test_inside_an_event_loop_lines_are_flushed_once_per_turn(

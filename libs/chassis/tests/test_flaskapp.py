@@ -292,11 +292,47 @@ def test_invalid_json_body_is_a_422_with_errors(
     assert [(e["location"], e["field"]) for e in body["errors"]] == [("json", field)]
 
 
-def test_malformed_json_is_a_400(client: FlaskClient) -> None:
-    response = client.post("/notes", data='{"text": ', content_type="application/json")
+def test_malformed_json_is_a_400_that_says_where_the_parser_stopped(client: FlaskClient) -> None:
+    response = client.post(
+        "/notes", data='{\n  "text": "a",\n  oops\n}', content_type="application/json"
+    )
 
     assert response.status_code == 400
-    assert problem(response)["type"] == "/problems/bad-request"
+    body = problem(response)
+    assert body["type"] == "/problems/malformed-json"
+    assert body["title"] == "Malformed JSON"
+    assert (body["line"], body["column"]) == (3, 3)
+    assert "line 3, column 3" in body["detail"]
+    assert body["instance"] == "/notes"
+
+
+def test_an_empty_json_body_is_malformed_json(client: FlaskClient) -> None:
+    response = client.post("/notes", data=" ", content_type="application/json")
+
+    body = problem(response)
+    assert (response.status_code, body["type"]) == (400, "/problems/malformed-json")
+    assert "empty" in body["detail"]
+
+
+def test_a_body_that_is_not_utf8_is_malformed_json(client: FlaskClient) -> None:
+    response = client.post("/notes", data=b'{"text": "\xff"}', content_type="application/json")
+
+    body = problem(response)
+    assert (response.status_code, body["type"]) == (400, "/problems/malformed-json")
+    assert "UTF-8" in body["detail"]
+
+
+def test_instance_is_the_public_path_behind_the_gateway(client: FlaskClient) -> None:
+    response = client.get("/nowhere", headers={"X-Forwarded-Prefix": "/api/example"})
+
+    assert problem(response)["instance"] == "/api/example/nowhere"
+
+
+@pytest.mark.parametrize("prefix", ["api/example", "/api/example/", "https://evil.example", "/a b"])
+def test_a_prefix_that_is_not_path_segments_is_ignored(client: FlaskClient, prefix: str) -> None:
+    response = client.get("/nowhere", headers={"X-Forwarded-Prefix": prefix})
+
+    assert problem(response)["instance"] == "/nowhere"
 
 
 def test_wrong_content_type_is_a_415(client: FlaskClient) -> None:

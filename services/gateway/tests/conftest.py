@@ -428,7 +428,7 @@ def gateway_settings(**overrides: Any) -> GatewaySettings:
     """Test settings: no verifier unless asked, quiet console logs."""
     values: dict[str, Any] = {
         "env": "test",
-        "log_json": False,
+        "log_format": "console",
         "log_level": "WARNING",
         "jwt_public_key": None,
         "jwks_url": None,

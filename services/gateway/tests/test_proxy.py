@@ -202,9 +202,11 @@ async def test_adds_x_forwarded_headers_and_replaces_client_ones(
                 "X-Forwarded-For": "10.0.0.1",
                 "X-Forwarded-Host": "forged.example",
                 "Forwarded": "for=10.0.0.1",
+                "X-Forwarded-Prefix": "/forged",
             },
         )
     echoed = response.json()
+    assert header_values(echoed, "x-forwarded-prefix") == ["/api/echo"]
     assert header_values(echoed, "x-forwarded-for") == ["203.0.113.7"]
     assert header_values(echoed, "x-forwarded-proto") == ["http"]
     assert header_values(echoed, "x-forwarded-host") == ["shop.example"]

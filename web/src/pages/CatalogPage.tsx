@@ -6,6 +6,7 @@ import { EmptyState, ErrorMessage, SkeletonCards } from "../components/Feedback"
 import { Field } from "../components/Field";
 import { Money } from "../components/Money";
 import { PageTitle } from "../components/PageTitle";
+import { ProductImage } from "../components/ProductImage";
 import { useAsync } from "../hooks/useAsync";
 import { SHOP_CURRENCY } from "../shop/config";
 import { fractionDigits, toMinorUnits } from "../shop/money";
@@ -311,24 +312,6 @@ export function CatalogPage() {
           )}
         </>
       )}
-    </div>
-  );
-}
-
-/** The product's picture, or its initial on a tinted square (the demo data has no pictures). */
-export function ProductImage({ product, large = false }: { product: Product; large?: boolean }) {
-  const className = large ? "product-image large" : "product-image";
-  if (product.image_url) {
-    return <img className={className} src={product.image_url} alt="" loading="lazy" />;
-  }
-  const hue = (product.id * 47) % 360;
-  return (
-    <div
-      className={`${className} placeholder`}
-      style={{ backgroundColor: `hsl(${hue} 45% 88%)` }}
-      aria-hidden="true"
-    >
-      {product.name.charAt(0)}
     </div>
   );
 }

@@ -5,11 +5,11 @@ import { EmptyState, ErrorMessage, Skeleton } from "../components/Feedback";
 import { Field } from "../components/Field";
 import { Money } from "../components/Money";
 import { PageTitle } from "../components/PageTitle";
+import { ProductImage } from "../components/ProductImage";
 import { useAsync } from "../hooks/useAsync";
 import { MAX_QUANTITY } from "../shop/cart";
 import { cartStore, useCart } from "../state/cart";
 import { useSession } from "../state/session";
-import { ProductImage } from "./CatalogPage";
 
 export function ProductPage() {
   const { slug = "" } = useParams();

@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from chassis import faults
 from chassis.errors import PROBLEM_CONTENT_TYPE, ProblemError, problem_body
 from chassis.health import HealthChecks
-from chassis.logging import configure_logging, get_logger
+from chassis.logging import configure_service_logging, get_logger
 from chassis.metrics import LATENCY, REQUESTS, render_latest
 from chassis.requestid import accept_or_generate, set_request_id
 from chassis.settings import ServiceSettings
@@ -286,8 +286,6 @@ async def _timed(check: AsyncCheck) -> dict[str, Any]:
 
 def init_asgi_service(app: Starlette, settings: ServiceSettings) -> None:
     """Logging and the request-context middleware for an ASGI service."""
-    configure_logging(
-        level=settings.log_level, json=settings.log_json, service=settings.service_name
-    )
+    configure_service_logging(settings)
     faults.configure(settings)
     app.add_middleware(RequestContextMiddleware, service=settings.service_name)

@@ -165,6 +165,10 @@ def up(do_seed: bool, fork: bool) -> None:
     # One server process per service is plenty for one person on a laptop, and keeps the
     # whole platform near 400 MB; production sizes its workers per pod (operations.md).
     os.environ.setdefault("BAZAAR_WORKERS", "1")
+    if sys.stdout.isatty() and os.environ.get("BAZAAR_ENV") != "production":
+        # The children write into pipes, so they cannot see the terminal themselves.
+        os.environ.setdefault("BAZAAR_LOG_FORMAT", "console")
+        os.environ.setdefault("FORCE_COLOR", "1")
     env = dict(os.environ)
     env.setdefault("PYTHONUNBUFFERED", "1")
     for spec in specs:
@@ -189,7 +193,7 @@ def up(do_seed: bool, fork: bool) -> None:
             if spec.events is not None:
                 supervisor.start(
                     f"{spec.name}-worker",
-                    [sys.executable, "-m", "chassis.cli", "events", "worker", spec.name],
+                    [sys.executable, "-m", "chassis", "events", "worker", spec.name],
                     env,
                     restart=True,  # as an orchestrator would: a worker holds no state
                 )
@@ -203,7 +207,7 @@ def up(do_seed: bool, fork: bool) -> None:
         # In a child of their own, so this long-lived parent stays small.
         if do_seed:
             seeded = supervisor.run(
-                "seed", [sys.executable, "-m", "chassis.cli", "seed", "--no-migrate"], env
+                "seed", [sys.executable, "-m", "chassis", "seed", "--no-migrate"], env
             )
             if seeded != 0:
                 supervisor.say(f"seeding failed (exit code {seeded})")
@@ -279,7 +283,7 @@ def openapi_document(spec: ServiceSpec) -> dict[str, Any]:
         environment({k: v for k, v in os.environ.items() if not k.startswith("BAZAAR_")}),
         tempfile.TemporaryDirectory(prefix=f"bazaar-openapi-{spec.name}-") as data_dir,
     ):
-        settings = spec.settings_class(data_dir=Path(data_dir), log_json=False)
+        settings = spec.settings_class(data_dir=Path(data_dir), log_format="console")
         # Some factories read their database at start (auth loads its signing key).
         migrate_service(spec, settings)
         app = getattr(importlib.import_module(module), factory)(settings)

@@ -112,6 +112,12 @@ class InvalidCursor(BadRequest):
     slug, title = "invalid-cursor", "Invalid cursor"
 
 
+class MalformedJson(BadRequest):
+    """The request body does not parse as JSON; `line` and `column` say where it broke."""
+
+    slug, title = "malformed-json", "Malformed JSON"
+
+
 class ValidationFailed(ProblemError):
     """The request is well formed but its content is invalid."""
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -11,6 +13,7 @@ from typing import Any, TypeVar, cast
 from apiflask import APIFlask
 from apiflask.exceptions import HTTPError as APIFlaskHTTPError
 from flask import Flask, Response, current_app, g, jsonify, request
+from flask import Request as FlaskRequest
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
@@ -20,6 +23,7 @@ from chassis.db import Database
 from chassis.errors import (
     PROBLEM_CONTENT_TYPE,
     Forbidden,
+    MalformedJson,
     PayloadTooLarge,
     ProblemError,
     Unauthorized,
@@ -27,7 +31,7 @@ from chassis.errors import (
     problem_body,
 )
 from chassis.health import HealthChecks, dependency_checks
-from chassis.logging import configure_logging, get_logger
+from chassis.logging import configure_service_logging, get_logger
 from chassis.metrics import observe_request, render_latest
 from chassis.openapi import document_problems
 from chassis.pagination import CursorCodec
@@ -40,6 +44,30 @@ BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 BEARER_SCHEME = "BearerAuth"
 _PROBE_ENDPOINTS = frozenset({"bazaar_livez", "bazaar_readyz"})
 _OPERATIONAL_ENDPOINTS = _PROBE_ENDPOINTS | {"bazaar_metrics"}
+# Where the gateway mounts this service (`/api/catalog`): path segments, nothing else.
+FORWARDED_PREFIX_HEADER = "X-Forwarded-Prefix"
+_PREFIX = re.compile(r"(?:/[A-Za-z0-9._~-]+)+")
+
+
+class ServiceRequest(FlaskRequest):
+    """Flask's request, with a body that is not JSON answered as a problem that says where."""
+
+    def on_json_loading_failed(self, e: ValueError | None) -> Any:
+        """Raise `MalformedJson` with the parser's line and column; other cases as Flask."""
+        if isinstance(e, json.JSONDecodeError):
+            if not e.doc.strip():
+                raise MalformedJson("The request body is empty; send a JSON document.")
+            raise MalformedJson(
+                f"The request body is not valid JSON: {e.msg} at line {e.lineno}, "
+                f"column {e.colno}.",
+                extra={"line": e.lineno, "column": e.colno},
+            )
+        if isinstance(e, UnicodeDecodeError):
+            raise MalformedJson(
+                f"The request body is not UTF-8 text: byte {e.start} cannot be decoded.",
+                extra={"position": e.start},
+            )
+        return super().on_json_loading_failed(e)
 
 
 @dataclass
@@ -86,9 +114,7 @@ def create_api_app(import_name: str, settings: ServiceSettings, *, title: str) -
 
 def init_service(app: Flask, settings: ServiceSettings) -> ServiceContext:
     """Logging, request ids, errors, body limits, DB session, auth, health and metrics."""
-    configure_logging(
-        level=settings.log_level, json=settings.log_json, service=settings.service_name
-    )
+    configure_service_logging(settings)
     faults.configure(settings)
     # One connection per request thread, so a request never waits for the pool; the overflow
     # covers sessions opened beside the request's own (streams, units of work).
@@ -101,6 +127,7 @@ def init_service(app: Flask, settings: ServiceSettings) -> ServiceContext:
         # its load balancer at once. Both are reported.
         ctx.health.add(name, check, advisory=name in ("broker", "redis"))
     app.extensions["bazaar"] = ctx
+    app.request_class = ServiceRequest
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.config["SECRET_KEY"] = settings.secret_key.get_secret_value()
 
@@ -227,10 +254,18 @@ def _close_session(_: BaseException | None) -> None:
 # -- errors -------------------------------------------------------------------------
 
 
+def public_path() -> str:
+    """The path the client called: behind the gateway, with the prefix it mounts us at."""
+    prefix = request.headers.get(FORWARDED_PREFIX_HEADER, "")
+    if not _PREFIX.fullmatch(prefix):
+        prefix = ""
+    return prefix + request.path
+
+
 def _render_error(error: Exception) -> Response:
     status, headers = 500, {}
     if isinstance(error, ProblemError):
-        body = error.to_problem(instance=request.path)
+        body = error.to_problem(instance=public_path())
         headers = dict(error.headers)
         status = error.status
     elif isinstance(error, APIFlaskHTTPError):
@@ -241,11 +276,11 @@ def _render_error(error: Exception) -> Response:
         status = error.code
         if isinstance(error, MethodNotAllowed) and error.valid_methods:
             headers["Allow"] = ", ".join(sorted(error.valid_methods))
-        body = problem_body(status, detail=error.description, instance=request.path)
+        body = problem_body(status, detail=error.description, instance=public_path())
     else:
         original = getattr(error, "original_exception", None) or error
         log.error("unhandled error", exc_info=original, path=request.path)
-        body = problem_body(500, detail="An unexpected error occurred.", instance=request.path)
+        body = problem_body(500, detail="An unexpected error occurred.", instance=public_path())
     response = jsonify(body)
     response.status_code = status
     response.mimetype = PROBLEM_CONTENT_TYPE
@@ -272,12 +307,12 @@ def _validation_problem(error: APIFlaskHTTPError) -> tuple[int, dict[str, Any]]:
             slug=slug,
             title=title,
             detail="; ".join(f"{e['field']}: {e['message']}" for e in errors) or error.message,
-            instance=request.path,
+            instance=public_path(),
             extra={"errors": errors},
         )
     # Not a validation failure: an `apiflask.abort(status, message)` keeps its status.
     status = error.status_code
-    return status, problem_body(status, detail=error.message, instance=request.path)
+    return status, problem_body(status, detail=error.message, instance=public_path())
 
 
 # -- auth -------------------------------------------------------------------------

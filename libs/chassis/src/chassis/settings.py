@@ -44,7 +44,8 @@ class ServiceSettings(BaseSettings):
     port: int = 0
     data_dir: Path = Path("var")
     log_level: str = "INFO"
-    log_json: bool = True
+    # auto: JSON lines, except readable lines on a terminal outside production.
+    log_format: Literal["auto", "console", "json"] = "auto"
     secret_key: SecretStr = SecretStr(DEVELOPMENT_SECRET)
     database_url: str = ""
     redis_url: str | None = None

@@ -7,6 +7,7 @@ import random
 
 from sqlalchemy import func, select
 
+from catalog.images.pictures import picture
 from catalog.models import Category, Product
 from catalog.settings import CatalogSettings
 from chassis.db import Database
@@ -40,6 +41,10 @@ def demo_catalog() -> tuple[list[Category], list[Product]]:
     rng = random.Random(20261120)  # noqa: S311 - demo data, not security
     categories = [Category(slug=slug, name=name) for slug, (name, _) in CATEGORIES.items()]
     products: list[Product] = []
+    # Arrival order, shuffled apart from prices and stock: the newest products, which the
+    # shop shows first, are of every kind and colour rather than six of one.
+    arrivals = list(range(1, 1 + len(ADJECTIVES) * sum(len(n) for _, n in CATEGORIES.values())))
+    random.Random(17).shuffle(arrivals)  # noqa: S311 - demo data, not security
     index = 0
     for category, (_, nouns) in zip(categories, CATEGORIES.values(), strict=True):
         for noun in nouns:
@@ -47,6 +52,7 @@ def demo_catalog() -> tuple[list[Category], list[Product]]:
                 index += 1
                 name = f"{adjective} {noun}"
                 slug = name.lower().replace("'", "").replace(" ", "-").replace("&", "and")
+                drawn = picture(slug)
                 stock = 0 if index % 11 == 0 else rng.randint(1, 120)
                 products.append(
                     Product(
@@ -60,11 +66,11 @@ def demo_catalog() -> tuple[list[Category], list[Product]]:
                         price_amount=rng.randrange(499, 24999, 100) + 99 - 100,
                         currency="EUR",
                         category=category,
-                        image_url=None,
+                        image_url=drawn.url if drawn else None,
                         stock=stock,
                         active=True,
-                        created_at=BASE_TIME + dt.timedelta(hours=index),
-                        updated_at=BASE_TIME + dt.timedelta(hours=index),
+                        created_at=BASE_TIME + dt.timedelta(hours=arrivals[index - 1]),
+                        updated_at=BASE_TIME + dt.timedelta(hours=arrivals[index - 1]),
                     )
                 )
     return categories, products

@@ -11,6 +11,7 @@ from starlette.routing import BaseRoute, Route
 
 from chassis.asgi import EXCEPTION_HANDLERS, AsyncCheck, init_asgi_service, operational_routes
 from chassis.health import HealthChecks
+from gateway.cors import cors_middleware
 from gateway.faults import fault_routes
 from gateway.openapi import ApiDocument
 from gateway.pages import page_routes
@@ -62,7 +63,14 @@ def create_app(settings: GatewaySettings | None = None) -> Starlette:
                 await limiter.aclose()
             await upstreams.aclose()
 
-    app = Starlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
+    # Inside the request-context middleware init_asgi_service adds: preflights get their
+    # request id and access line too.
+    app = Starlette(
+        routes=routes,
+        middleware=cors_middleware(settings),
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=lifespan,
+    )
     init_asgi_service(app, settings)
     return app
 

@@ -63,6 +63,7 @@ _SET_BY_GATEWAY = frozenset(
         b"x-forwarded-for",
         b"x-forwarded-host",
         b"x-forwarded-proto",
+        b"x-forwarded-prefix",
     }
 )
 # Services may one day trust identity headers from the gateway, so no client may send them.
@@ -120,6 +121,8 @@ class ProxyEndpoint:
         self.name = name
         self.prefix = f"/api/{name}"
         self._raw_prefix = f"/api/{name}/".encode()
+        # The service names the public path in its problems' `instance` with it.
+        self._forwarded_prefix = (b"x-forwarded-prefix", self.prefix.encode())
         self.verifier = verifier
         self.limiter = limiter
         self.max_body_bytes = max_body_bytes
@@ -251,6 +254,7 @@ class ProxyEndpoint:
             # scope["client"], so whatever X-Forwarded-For the client sent is replaced.
             forwarded.append((b"x-forwarded-for", client[0].encode("latin-1")))
         forwarded.append((b"x-forwarded-proto", scope["scheme"].encode("latin-1")))
+        forwarded.append(self._forwarded_prefix)
         if host:
             forwarded.append((b"x-forwarded-host", host))
         if not encodings:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 from limits import parse_many
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import NoDecode
 
 from chassis.settings import ServiceSettings
 
@@ -16,6 +18,10 @@ _NAME = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 _RESERVED = frozenset({"docs"})
 # A strict route is one method and one public path, e.g. `POST /api/auth/token`.
 _STRICT_ROUTE = re.compile(r"^[A-Z]+ /api/[a-z][a-z0-9-]{0,31}(/[^\s/]+)+$")
+# An origin as a browser sends it: scheme, host, optional port; no path, no trailing slash.
+_ORIGIN = re.compile(
+    r"^https?://[a-z0-9.-]+(:[0-9]{1,5})?$|^https?://\[[0-9a-f:.]+\](:[0-9]{1,5})?$"
+)
 
 DEFAULT_UPSTREAMS: dict[str, tuple[str, ...]] = {
     "catalog": ("http://127.0.0.1:8001",),
@@ -114,6 +120,21 @@ class GatewaySettings(ServiceSettings):
     rate_limit_redis_timeout: float = 0.25
     rate_limit_key_prefix: str = "bazaar:ratelimit"
 
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="origins whose pages may call the API from a browser (CORS), exactly as "
+        "the browser sends them (`http://localhost:5173`), as a JSON list or comma-separated; "
+        "`*` for any (not with credentials); empty: CORS off",
+    )
+    cors_allow_credentials: bool = Field(
+        default=False,
+        description="let those pages send cookies (`Access-Control-Allow-Credentials`); "
+        "needs exact origins",
+    )
+    cors_max_age: int = Field(
+        default=600, ge=0, le=86400, description="seconds a browser may reuse a preflight answer"
+    )
+
     @field_validator("upstreams", mode="before")
     @classmethod
     def _one_url_or_several(cls, upstreams: Any) -> Any:
@@ -138,6 +159,40 @@ class GatewaySettings(ServiceSettings):
             if len(set(checked[name])) < len(urls):
                 raise ValueError(f"upstream {name!r} lists an instance twice")
         return checked
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _list_or_commas(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _check_origins(cls, origins: tuple[str, ...]) -> tuple[str, ...]:
+        for origin in origins:
+            if origin != "*" and not _ORIGIN.match(origin):
+                raise ValueError(
+                    f"CORS origin {origin!r} must be scheme://host[:port] in lower case, "
+                    "with no path or trailing slash (as a browser sends it), or *"
+                )
+        if "*" in origins and len(origins) > 1:
+            raise ValueError("CORS origins: * already allows every origin; list it alone")
+        return origins
+
+    @model_validator(mode="after")
+    def _no_wildcard_with_credentials(self) -> GatewaySettings:
+        if self.cors_allow_credentials and "*" in self.cors_origins:
+            # Browsers refuse `*` with credentials; echoing any origin instead would let
+            # every site on the web make calls with the visitor's cookies.
+            raise ValueError(
+                "BAZAAR_GATEWAY_CORS_ORIGINS=* cannot go with CORS_ALLOW_CREDENTIALS: "
+                "list the exact origins"
+            )
+        return self
 
     @field_validator("rate_limit_authenticated", "rate_limit_anonymous")
     @classmethod

@@ -16,7 +16,7 @@ from chassis.events.consumer import EventConsumer
 from chassis.events.health import Heartbeats
 from chassis.events.relay import OutboxRelay
 from chassis.events.spec import EventsSpec, PeriodicTask
-from chassis.logging import configure_logging, get_logger
+from chassis.logging import configure_service_logging, get_logger
 from chassis.metrics import render_latest
 from chassis.settings import ServiceSettings
 
@@ -154,9 +154,7 @@ def serve_health(worker: Worker, port: int, *, host: str) -> ThreadingHTTPServer
 
 def run_worker(settings: ServiceSettings, events: EventsSpec) -> None:
     """Run until SIGTERM or SIGINT."""
-    configure_logging(
-        level=settings.log_level, json=settings.log_json, service=settings.service_name
-    )
+    configure_service_logging(settings)
     faults.configure(settings)
     worker = Worker(settings, events)
     if settings.worker_metrics_port:

@@ -16,7 +16,7 @@ from auth.request_info import client_ip
 from auth.tokens import service
 from auth.tokens.schemas import LogoutRequest, TokenRead, TokenRequest
 from chassis.auth import bearer_token
-from chassis.errors import Unauthorized
+from chassis.errors import MalformedJson, Unauthorized
 from chassis.flaskapp import BEARER_SCHEME, accepts, db_session
 
 bp = APIBlueprint("tokens", __name__, tag="Tokens")
@@ -48,10 +48,13 @@ def _no_store(response: Response) -> Response:
 
 @bp.errorhandler(APIFlaskHTTPError)
 @bp.errorhandler(BadRequest)
+@bp.errorhandler(MalformedJson)
 def _as_invalid_request(error: Exception) -> Any:
     # RFC 6749 §5.2: malformed parameters are `invalid_request` (400), not a 422. These
     # views never abort(), so every APIFlask error here is a failed input validation.
     detail = "The request's parameters are missing, repeated or malformed."
+    if isinstance(error, MalformedJson) and error.detail:
+        detail = error.detail  # where the JSON broke
     return current_app.handle_user_exception(InvalidRequest(detail))
 
 
