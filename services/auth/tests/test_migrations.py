@@ -17,6 +17,9 @@ TABLES = {
     "signing_keys",
     "oauth_clients",
     "throttle_counters",
+    "authorization_codes",
+    "external_logins",
+    "external_identities",
 }
 
 
