@@ -146,7 +146,6 @@ def submit() -> Response:
     provider = request.form.get("provider")
     if provider:
         return _start_external(parts, req, provider)
-    client = _client_of(parts, req)
     action = request.form.get("action")
     email, password = request.form.get("email", ""), request.form.get("password", "")
     try:
@@ -175,7 +174,9 @@ def submit() -> Response:
             error=exc.detail,
             headers=dict(exc.headers),
         )
-    return _signed_in(parts, req, client, credential)
+    # Only now: the throttle's own transactions come first, before this request's (on
+    # SQLite a write transaction of ours would hold the lock they wait for).
+    return _signed_in(parts, req, _client_of(parts, req), credential)
 
 
 def _signed_request(blob: str) -> AuthorizationRequest:
