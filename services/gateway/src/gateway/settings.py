@@ -101,6 +101,7 @@ class GatewaySettings(ServiceSettings):
     rate_limit_strict: dict[str, str] = {
         "POST /api/auth/token": "10/minute",
         "POST /api/auth/register": "10/minute",
+        "POST /api/auth/authorize": "10/minute",  # the sign-in and registration pages
     }
     # Upstreams refused (503) while the rate-limit store is down; the others are served
     # without limits. Unlimited login attempts would defeat the strict limits.
