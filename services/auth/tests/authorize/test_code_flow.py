@@ -125,14 +125,15 @@ def test_a_weak_password_at_registration_shows_the_form_again(client: FlaskClien
         },
     )
 
-    assert answer.status_code == 422
+    assert answer.status_code == 200  # the form again (the gateway passes only problem errors)
     assert 'role="alert"' in answer.get_data(as_text=True)
+    assert "Choose another password" in answer.get_data(as_text=True)
 
 
 def test_a_wrong_password_shows_the_form_with_an_error(client: FlaskClient, email: str) -> None:
     answer = Flow().log_in(client, email, "not the password at all")
 
-    assert answer.status_code == 400
+    assert answer.status_code == 200 and "Location" not in answer.headers
     text = answer.get_data(as_text=True)
     assert "The email or password is wrong." in text
     assert f'value="{email}"' in text
@@ -145,12 +146,37 @@ def test_sign_ins_on_the_page_are_throttled_like_the_token_endpoint(
     client = app.test_client()
     email = make_account(app).email
     for _ in range(2):
-        assert Flow().log_in(client, email, "wrong wrong wrong").status_code == 400
+        assert "Location" not in Flow().log_in(client, email, "wrong wrong wrong").headers
 
-    answer = Flow().log_in(client, email, PASSWORD)
+    answer = Flow().log_in(client, email, PASSWORD)  # the right password, while blocked
 
-    assert answer.status_code == 429
+    assert "Location" not in answer.headers
+    assert "Too many failed attempts" in answer.get_data(as_text=True)
     assert int(answer.headers["Retry-After"]) >= 1
+
+
+def test_a_registration_users_refused_leaves_no_account(
+    client: FlaskClient, users: UsersStandIn, session: Session
+) -> None:
+    from auth.credentials.service import get_by_email
+
+    users.available = False
+    page = Flow().open(client, prompt="create")
+    email = unique_email()
+
+    answer = client.post(
+        "/authorize",
+        data={
+            **hidden_fields(page),
+            "action": "register",
+            "display_name": "Nobody",
+            "email": email,
+            "password": PASSWORD,
+        },
+    )
+
+    assert "Registration is unavailable" in answer.get_data(as_text=True)
+    assert get_by_email(session=session, email=email) is None
 
 
 def test_a_post_without_the_csrf_token_is_refused(client: FlaskClient, email: str) -> None:

@@ -42,9 +42,9 @@ FORM_MAX_AGE = 30 * 60
 CONSENT_MAX_AGE = 5 * 60
 PAGE_ERRORS = {
     303: "Signed in: on to the client's redirect_uri with code, state and iss (or an error)",
-    400: "Unknown client or redirect_uri (never redirected), or a form to correct",
+    200: "The page; again with an alert when a sign-in or registration failed (or is throttled)",
+    400: "Unknown client or redirect_uri (never redirected), or an expired form",
     403: "The form's CSRF token is missing or wrong",
-    429: "Too many failed sign-ins for this account or client IP; see Retry-After",
 }
 
 
@@ -86,7 +86,6 @@ def _form_page(
     parts: AuthComponents,
     req: AuthorizationRequest,
     *,
-    status: int = 200,
     register: bool = False,
     error: str | None = None,
     headers: dict[str, str] | None = None,
@@ -98,7 +97,7 @@ def _form_page(
     targets = [req.redirect_uri] + [p.issuer for p in parts.settings.oidc_providers.values()]
     targets += [parts.providers.metadata(name).authorization_endpoint for name in _known(parts)]
     response = render_page(
-        status,
+        200,
         form_targets=targets,
         mode="register" if register else "login",
         title="Create an account" if register else "Log in",
@@ -166,10 +165,12 @@ def submit() -> Response:
         else:
             raise BadRequest("Choose to log in or to create an account.")
     except ProblemError as exc:
+        # The form again, with what went wrong. A page, so 200: the gateway replaces any
+        # error status that carries no problem document. Nothing of this attempt is kept.
+        db_session().rollback()
         return _form_page(
             parts,
             req,
-            status=exc.status,
             register=action == "register",
             error=exc.detail,
             headers=dict(exc.headers),
@@ -283,7 +284,7 @@ def external_callback(name: str) -> Response:
         id_token = parts.providers.exchange(name, code=request.args["code"], code_verifier=verifier)
         user = parts.providers.verify(name, id_token, nonce=nonce)
     except ProblemError as exc:
-        return _form_page(parts, req, status=exc.status, error=exc.detail)
+        return _form_page(parts, req, error=exc.detail)
     with parts.db.session() as own:
         client = find_client(own, parts.settings, req.client_id)
         if client is None or req.redirect_uri not in client.redirect_uris:
