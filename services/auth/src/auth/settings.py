@@ -59,9 +59,10 @@ class AuthSettings(ServiceSettings):
     throttle_max_delay_seconds: float = 15 * 60
     throttle_forget_after_seconds: int = 15 * 60  # failures older than this are forgotten
 
-    # The gateway's public URL: the issuer is `<gateway_url>/api/auth`, and the storefront's
-    # redirect URI `<gateway_url>/auth/callback`.
-    gateway_url: str = Field(default="http://127.0.0.1:8000", pattern=r"^https?://[^/]+$")
+    # Where browsers reach the shop (the gateway): the issuer is `<public_origin>/api/auth`,
+    # the storefront's redirect URI `<public_origin>/auth/callback`. Production sets its
+    # https origin.
+    public_origin: str = Field(default="http://127.0.0.1:8000", pattern=r"^https?://[^/]+$")
     # More redirect URIs of the storefront (the Vite dev server's, say); matched exactly.
     storefront_redirect_uris: tuple[str, ...] = ()
     # RFC 6749 §4.1.2 recommends at most ten minutes; a code is redeemed within a second.
@@ -98,7 +99,7 @@ class AuthSettings(ServiceSettings):
     @property
     def issuer_url(self) -> str:
         """This authorization server's issuer (RFC 8414), reached through the gateway."""
-        return f"{self.gateway_url}/api/auth"
+        return f"{self.public_origin}/api/auth"
 
     @property
     def password_grant_enabled(self) -> bool:

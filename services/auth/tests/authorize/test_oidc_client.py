@@ -62,7 +62,7 @@ class ServedAuth:
 def served(make_fresh_app: AppFactory) -> Iterator[tuple[ServedAuth, APIFlask]]:
     """Auth on a fresh database whose issuer is the served origin's /api/auth."""
     served = ServedAuth()
-    app = make_fresh_app(gateway_url=served.origin, proxy_hops=0, password_grant=None)
+    app = make_fresh_app(public_origin=served.origin, proxy_hops=0, password_grant=None)
     served.mount(app)
     yield served, app
     served.close()

@@ -56,7 +56,7 @@ class Client:
 
 def storefront_client(settings: AuthSettings) -> Client:
     """The storefront: a public, first-party client at the gateway's origin."""
-    uris = (f"{settings.gateway_url}/auth/callback", *settings.storefront_redirect_uris)
+    uris = (f"{settings.public_origin}/auth/callback", *settings.storefront_redirect_uris)
     return Client(STOREFRONT, "Bazaar", uris, public=True, first_party=True)
 
 
