@@ -142,7 +142,7 @@ def test_a_wrong_password_shows_the_form_with_an_error(client: FlaskClient, emai
 def test_sign_ins_on_the_page_are_throttled_like_the_token_endpoint(
     make_app: AppFactory,
 ) -> None:
-    app = make_app(throttle_after=2)
+    app = make_app(throttle_after=2, throttle_base_delay_seconds=60.0)  # no race with the clock
     client = app.test_client()
     email = make_account(app).email
     for _ in range(2):

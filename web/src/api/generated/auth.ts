@@ -375,6 +375,15 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
+                /** @description The page; again with an alert when a sign-in or registration failed (or is throttled) */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": unknown;
+                    };
+                };
                 /** @description Signed in: on to the client's redirect_uri with code, state and iss (or an error) */
                 303: {
                     headers: {
@@ -384,7 +393,7 @@ export interface paths {
                         "application/json": unknown;
                     };
                 };
-                /** @description Unknown client or redirect_uri (never redirected), or a form to correct */
+                /** @description Unknown client or redirect_uri (never redirected), or an expired form */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -395,15 +404,6 @@ export interface paths {
                 };
                 /** @description The form's CSRF token is missing or wrong */
                 403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many failed sign-ins for this account or client IP; see Retry-After */
-                429: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -433,6 +433,15 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
+                /** @description The page; again with an alert when a sign-in or registration failed (or is throttled) */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": unknown;
+                    };
+                };
                 /** @description Signed in: on to the client's redirect_uri with code, state and iss (or an error) */
                 303: {
                     headers: {
@@ -442,7 +451,7 @@ export interface paths {
                         "application/json": unknown;
                     };
                 };
-                /** @description Unknown client or redirect_uri (never redirected), or a form to correct */
+                /** @description Unknown client or redirect_uri (never redirected), or an expired form */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -453,15 +462,6 @@ export interface paths {
                 };
                 /** @description The form's CSRF token is missing or wrong */
                 403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Too many failed sign-ins for this account or client IP; see Retry-After */
-                429: {
                     headers: {
                         [name: string]: unknown;
                     };

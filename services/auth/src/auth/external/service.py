@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 
 import httpx
 import jwt
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from auth.authorize.service import s256
@@ -211,6 +211,9 @@ def start_login(
 ) -> str:
     """Record a pending sign-in; the provider's authorization URL to send the browser to."""
     provider = providers.configured[name]
+    now = utcnow()
+    # Abandoned sign-ins (the shopper never came back) go with the next one.
+    session.execute(delete(ExternalLogin).where(ExternalLogin.created_at < now - LOGIN_TTL))
     state, nonce, verifier = (secrets.token_urlsafe(32) for _ in range(3))
     session.add(
         ExternalLogin(
@@ -219,7 +222,7 @@ def start_login(
             nonce=nonce,
             code_verifier=verifier,
             request=request_blob,
-            created_at=utcnow(),
+            created_at=now,
         )
     )
     session.flush()
