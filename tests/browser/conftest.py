@@ -60,7 +60,11 @@ DESKTOP = {"width": 1440, "height": 900}
 PHONE = {"width": 375, "height": 740}
 # Every test signs in through the gateway from 127.0.0.1: more than the production
 # 10/minute of the token endpoint, which protects real users from credential guessing.
-STRICT_LIMITS = {"POST /api/auth/token": "300/minute", "POST /api/auth/register": "300/minute"}
+STRICT_LIMITS = {
+    "POST /api/auth/token": "300/minute",
+    "POST /api/auth/register": "300/minute",
+    "POST /api/auth/authorize": "300/minute",
+}
 
 DEMO_ADMIN = ("admin@bazaar.test", "demo-admin-password")
 DEMO_CUSTOMER = ("customer@bazaar.test", "demo-customer-pass")

@@ -6,11 +6,13 @@ its own customer and its own product, and leaves a screenshot in test-output/bro
 
 from __future__ import annotations
 
+import contextlib
 import re
 import uuid
 from typing import Any
 
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 
 from .conftest import (
     DECLINE_CARD,
@@ -320,3 +322,69 @@ def test_a_reload_on_a_deep_link_keeps_the_session(tab: Tab) -> None:
     tab.open("/account")
     expect(page.get_by_role("heading", level=1, name="Log in"))
     assert "bazaar_refresh" not in {c["name"] for c in page.context.cookies()}
+
+
+def test_the_code_flow_keeps_the_refresh_token_out_of_every_script_readable_answer(
+    tab: Tab,
+) -> None:
+    page = tab.page
+    readable: list[tuple[str, str]] = []  # (url, body) of answers page scripts could read
+    issued: set[str] = set()  # every refresh token auth set as a cookie
+
+    def record(response: Any) -> None:
+        for header in response.headers_array():
+            if header["name"].lower() == "set-cookie" and header["value"].startswith(
+                "bazaar_refresh="
+            ):
+                value = header["value"].split(";")[0].removeprefix("bazaar_refresh=")
+                if value:
+                    issued.add(value)
+        # fetch/XHR answers, and same-origin documents (a script may fetch those too).
+        if response.request.resource_type in ("fetch", "xhr", "document") and not (
+            300 <= response.status < 400
+        ):
+            # A body the browser already dropped is unreadable to scripts as well.
+            with contextlib.suppress(PlaywrightError):
+                readable.append((response.url, response.text()))
+
+    page.on("response", record)
+
+    register(tab)  # /register -> auth's page -> /auth/callback -> signed in
+    assert page.url.startswith(tab.base + "/")
+    page.reload()  # silent refresh through the cookie
+    expect(page.get_by_role("button", name="Log out"))
+    page.get_by_role("link", name="Account").click()
+    assert tab.heading() == "Your account"
+
+    assert issued, "auth set no refresh cookie"
+    assert any("/api/auth/token" in url for url, _ in readable)
+    for url, body in readable:
+        assert '"refresh_token"' not in body, url
+        assert not any(token in body for token in issued), url
+    assert "bazaar_refresh" not in page.evaluate("document.cookie")
+
+    page.get_by_role("button", name="Log out").click()
+    expect(page.get_by_role("link", name="Log in"))
+    assert "bazaar_refresh" not in {c["name"] for c in page.context.cookies()}
+    page.reload()
+    expect(page.get_by_role("link", name="Log in"))  # the reload did not sign back in
+
+
+def test_a_sign_in_goes_through_auths_own_page_and_back(tab: Tab) -> None:
+    tab.open("/orders")  # a signed-in page: on to /login, then to auth's page
+    page = tab.page
+    expect(page.get_by_label("Email"))
+    assert "/api/auth/authorize?" in page.url
+    assert "code_challenge_method=S256" in page.url
+    page.get_by_label("Email").fill(DEMO_CUSTOMER[0])
+    page.get_by_label("Password").fill("not the password at all")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("alert"))
+    assert "wrong" in page.get_by_role("alert").inner_text()
+
+    page.get_by_label("Password").fill(DEMO_CUSTOMER[1])
+    page.get_by_role("button", name="Log in").click()
+
+    expect(page.get_by_role("button", name="Log out"))
+    assert page.url == tab.base + "/orders"
+    assert tab.heading() == "Your orders"

@@ -73,3 +73,68 @@ def test_jwks_is_published_through_the_gateway(platform: Platform) -> None:
     keys = httpx.get(platform.gateway + "/api/auth/.well-known/jwks.json").json()["keys"]
     assert keys
     assert all(key["kty"] == "OKP" and key["crv"] == "Ed25519" for key in keys)
+
+
+def test_discovery_names_the_gateway_as_issuer_and_a_code_flow_works_through_it(
+    platform: Platform,
+) -> None:
+    import base64
+    import hashlib
+    import html
+    import re
+    import secrets
+    from urllib.parse import parse_qs, urlsplit
+
+    issuer = platform.gateway + "/api/auth"
+    document = httpx.get(issuer + "/.well-known/openid-configuration").json()
+    assert document["issuer"] == issuer
+    assert document == httpx.get(issuer + "/.well-known/oauth-authorization-server").json()
+    assert httpx.get(document["jwks_uri"]).json()["keys"]
+
+    email, password = _register(platform)
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=")
+    redirect_uri = platform.gateway + "/auth/callback"
+    with httpx.Client() as browser:
+        page = browser.get(
+            document["authorization_endpoint"],
+            params={
+                "response_type": "code",
+                "client_id": "storefront",
+                "redirect_uri": redirect_uri,
+                "scope": "openid email",
+                "state": "s-1",
+                "code_challenge": challenge.decode(),
+                "code_challenge_method": "S256",
+            },
+        )
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        fields = dict(re.findall(r'type="hidden" name="([a-z_]+)" value="([^"]*)"', page.text))
+        back = browser.post(
+            document["authorization_endpoint"],
+            data={
+                **{k: html.unescape(v) for k, v in fields.items()},
+                "action": "login",
+                "email": email,
+                "password": password,
+            },
+        )
+        assert back.status_code == 303, back.text
+        query = parse_qs(urlsplit(back.headers["location"]).query)
+        assert query["state"] == ["s-1"] and query["iss"] == [issuer]
+        tokens = browser.post(
+            document["token_endpoint"],
+            data={
+                "grant_type": "authorization_code",
+                "code": query["code"][0],
+                "redirect_uri": redirect_uri,
+                "client_id": "storefront",
+                "code_verifier": verifier,
+            },
+        )
+    assert tokens.status_code == 200, tokens.text
+    assert "refresh_token" not in tokens.json()
+    assert "bazaar_refresh=" in tokens.headers["set-cookie"]
+    headers = {"Authorization": "Bearer " + tokens.json()["access_token"]}
+    assert httpx.get(document["userinfo_endpoint"], headers=headers).json()["email"] == email
+    assert httpx.get(platform.gateway + "/api/users/me", headers=headers).status_code == 200

@@ -4,7 +4,7 @@ import { Skeleton } from "./components/Feedback";
 import { RequireAdmin, RequireAuth } from "./components/Guards";
 import { Layout } from "./components/Layout";
 import { AccountPage } from "./pages/AccountPage";
-import { LoginPage, NotFoundPage, RegisterPage } from "./pages/AuthPages";
+import { CallbackPage, LoginPage, NotFoundPage, RegisterPage } from "./pages/AuthPages";
 import { CartPage } from "./pages/CartPage";
 import { CatalogPage } from "./pages/CatalogPage";
 import { CheckoutPage } from "./pages/CheckoutPage";
@@ -23,6 +23,7 @@ export function App() {
         <Route path="products/:slug" element={<ProductPage />} />
         <Route path="login" element={<LoginPage />} />
         <Route path="register" element={<RegisterPage />} />
+        <Route path="auth/callback" element={<CallbackPage />} />
         <Route
           path="cart"
           element={

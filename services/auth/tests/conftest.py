@@ -47,6 +47,8 @@ def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> AuthSe
         "database_url": database_url,
         "data_dir": data_dir,
         "users_timeout_seconds": 1.0,
+        # The token endpoint's tests sign in with it; the default (off) has its own test.
+        "password_grant": True,
         **FAST_ARGON2,
         **overrides,
     }
@@ -186,14 +188,22 @@ def make_account(
 
 
 def make_client(
-    app: APIFlask, *, client_id: str | None = None, scopes: Sequence[str] = ("users:write",)
+    app: APIFlask,
+    *,
+    client_id: str | None = None,
+    scopes: Sequence[str] = ("users:write",),
+    redirect_uris: Sequence[str] = (),
 ) -> tuple[str, str]:
     """Store an OAuth client; its id and secret."""
     components = parts(app)
     client_id = client_id or f"client-{next(_sequence)}"
     with components.db.session() as session:
         secret = create_client(
-            session=session, passwords=components.passwords, client_id=client_id, scopes=scopes
+            session=session,
+            passwords=components.passwords,
+            client_id=client_id,
+            scopes=scopes,
+            redirect_uris=redirect_uris,
         )
     return client_id, secret
 

@@ -18,6 +18,9 @@ TABLES = {
     "oauth_clients",
     "throttle_counters",
     "revoked_tokens",
+    "authorization_codes",
+    "external_logins",
+    "external_identities",
 }
 
 

@@ -15,6 +15,7 @@ import httpx
 import pytest
 import redis
 
+from chassis.auth import TokenVerifier
 from chassis.breaker import CircuitBreaker
 from chassis.revocation import (
     KEY_PREFIX,
@@ -130,14 +131,62 @@ async def test_authenticated_limit_is_separate_from_the_anonymous_one(
     assert quota(anonymous)[:2] == (1, 0)
 
 
-async def test_invalid_token_is_refused_before_counting(
+async def test_invalid_tokens_count_against_the_ip_bucket(
     open_gateway: OpenGateway, token_minter: TokenMinter
 ) -> None:
+    bad = {"Authorization": "Bearer bad.to.ken"}
     async with open_gateway(jwt_public_key=token_minter.public_pem, **TINY) as client:
-        refused = await client.get("/api/echo/me", headers={"Authorization": "Bearer bad.to.ken"})
+        refused = await client.get("/api/echo/me", headers=bad)
         anonymous = await client.get("/api/echo/products")
     assert refused.status_code == 401
-    assert quota(anonymous)[:2] == (3, 2)
+    assert refused.headers["www-authenticate"].startswith("Bearer")
+    assert quota(anonymous)[:2] == (3, 1)  # the bad token took one call of the IP's three
+
+
+async def test_a_flood_of_bad_tokens_is_throttled_before_any_signature_check(
+    open_gateway: OpenGateway, token_minter: TokenMinter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    verified: list[str] = []
+    original = TokenVerifier.verify
+
+    def counting(self: TokenVerifier, token: str) -> Any:
+        verified.append(token)
+        return original(self, token)
+
+    monkeypatch.setattr(TokenVerifier, "verify", counting)
+    other_key = TokenMinter()  # well-formed tokens, signed by a key the gateway does not trust
+    async with open_gateway(jwt_public_key=token_minter.public_pem, **TINY) as client:
+        statuses = [
+            (await client.get("/api/echo/me", headers=other_key.auth())).status_code
+            for _ in range(6)
+        ]
+        anonymous = await client.get("/api/echo/products")
+        signed_in = await client.get("/api/echo/me", headers=token_minter.auth("alice"))
+    assert statuses == [401, 401, 401, 429, 429, 429]
+    assert len(verified) == 3  # the refused three cost no verification
+    assert_too_many(anonymous, 3)  # the flood used up the IP's anonymous bucket
+    assert_too_many(signed_in, 3)  # as it does for a valid token from that IP
+
+
+async def test_expired_tokens_count_against_the_ip_bucket(
+    open_gateway: OpenGateway, token_minter: TokenMinter
+) -> None:
+    expired = {"Authorization": "Bearer " + token_minter.mint("alice", ttl=-120)}
+    async with open_gateway(jwt_public_key=token_minter.public_pem, **TINY) as client:
+        statuses = [
+            (await client.get("/api/echo/me", headers=expired)).status_code for _ in range(4)
+        ]
+    assert statuses == [401, 401, 401, 429]
+
+
+async def test_a_flood_of_bad_tokens_is_throttled_in_redis_too(
+    open_gateway: OpenGateway, token_minter: TokenMinter, redis_url: str, redis_prefix: str
+) -> None:
+    settings = {"redis_url": redis_url, "rate_limit_key_prefix": redis_prefix, **TINY}
+    bad = {"Authorization": "Bearer bad.to.ken"}
+    async with open_gateway(jwt_public_key=token_minter.public_pem, **settings) as client:
+        statuses = [(await client.get("/api/echo/me", headers=bad)).status_code for _ in range(5)]
+    assert statuses == [401, 401, 401, 429, 429]
 
 
 # -- strict limits on sign-in and sign-up ---------------------------------------------

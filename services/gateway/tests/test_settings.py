@@ -50,6 +50,7 @@ def test_rate_limit_defaults() -> None:
     assert settings.rate_limit_strict == {
         "POST /api/auth/token": "10/minute",
         "POST /api/auth/register": "10/minute",
+        "POST /api/auth/authorize": "10/minute",
     }
     assert settings.rate_limit_fail_closed == {"auth"}
     assert settings.rate_limit_redis_timeout <= 0.25

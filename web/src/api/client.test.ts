@@ -8,7 +8,7 @@ async function signedInClient(routes: Parameters<typeof scriptedFetch>[0]) {
   const scripted = scriptedFetch({ "/api/auth/token": [tokenAnswer()], ...routes });
   const session = new Session(fakeDeps(scripted.fetch).deps);
   await session.restore();
-  await session.login("sam@example.com", "a long passphrase");
+  await session.exchangeCode("a-code", "a-verifier", "http://shop.test/auth/callback");
   return { http: new HttpClient(session, scripted.fetch), session, calls: scripted.calls };
 }
 
@@ -157,7 +157,7 @@ describe("the fetch wrapper", () => {
     });
     const session = new Session(fakeDeps(scripted.fetch).deps);
     await session.restore();
-    await session.login("sam@example.com", "a long passphrase");
+    await session.exchangeCode("a-code", "a-verifier", "http://shop.test/auth/callback");
 
     const error = await failure(new HttpClient(session, scripted.fetch).request("/api/users/me"));
 

@@ -3,7 +3,7 @@ import { decodeClaims, Session } from "./session";
 import { fakeDeps, fakeJwt, json, problem, scriptedFetch, tokenAnswer } from "./testing";
 
 describe("the session", () => {
-  it("logs in with the password grant and keeps the token in memory only", async () => {
+  it("redeems a sign-in's code with its PKCE verifier and keeps the token in memory only", async () => {
     const { fetch, calls } = scriptedFetch({
       "/api/auth/token": [tokenAnswer("user-9", ["customer", "admin"])],
     });
@@ -11,10 +11,11 @@ describe("the session", () => {
     const session = new Session(fake.deps);
     await session.restore();
 
-    await session.login("ada@example.com", "correct horse battery");
+    await session.exchangeCode("a-code", "a-verifier", "http://shop.test/auth/callback");
 
     expect(calls[0]!.body).toBe(
-      "grant_type=password&username=ada%40example.com&password=correct+horse+battery",
+      "grant_type=authorization_code&code=a-code&code_verifier=a-verifier" +
+        "&redirect_uri=http%3A%2F%2Fshop.test%2Fauth%2Fcallback&client_id=storefront",
     );
     expect(calls[0]!.init.credentials).toBe("same-origin");
     expect(session.getState()).toEqual({
@@ -79,7 +80,7 @@ describe("the session", () => {
     const fake = fakeDeps(fetch);
     const session = new Session(fake.deps);
     await session.restore();
-    await session.login("u@example.com", "a long passphrase");
+    await session.exchangeCode("a-code", "a-verifier", "http://shop.test/auth/callback");
 
     await fake.advance(838_000);
     expect(calls).toHaveLength(1);
@@ -97,14 +98,14 @@ describe("the session", () => {
     const fake = fakeDeps(fetch);
     const session = new Session(fake.deps);
     await session.restore();
-    await session.login("u@example.com", "a long passphrase");
+    await session.exchangeCode("a-code", "a-verifier", "http://shop.test/auth/callback");
     fake.timers.clear(); // as if the tab slept through its timer
 
     await fake.advance(90_000); // margin: a fifth of 100 s
     await session.token();
 
     expect(calls.map((c) => c.body?.split("&")[0])).toEqual([
-      "grant_type=password",
+      "grant_type=authorization_code",
       "grant_type=refresh_token",
     ]);
   });
@@ -141,7 +142,7 @@ describe("the session", () => {
     const fake = fakeDeps(fetch);
     const session = new Session(fake.deps);
     await session.restore();
-    await session.login("u@example.com", "a long passphrase");
+    await session.exchangeCode("a-code", "a-verifier", "http://shop.test/auth/callback");
 
     await fake.advance(840_000); // the scheduled refresh fails…
     expect(session.getState().status).toBe("signed-in");
@@ -160,7 +161,7 @@ describe("the session", () => {
     const fake = fakeDeps(fetch);
     const session = new Session(fake.deps);
     await session.restore();
-    await session.login("u@example.com", "a long passphrase");
+    await session.exchangeCode("a-code", "a-verifier", "http://shop.test/auth/callback");
 
     await session.logout();
 
@@ -181,7 +182,7 @@ describe("the session", () => {
     });
     const session = new Session(fakeDeps(fetch).deps);
     await session.restore();
-    await session.login("u@example.com", "a long passphrase");
+    await session.exchangeCode("a-code", "a-verifier", "http://shop.test/auth/callback");
 
     await session.logout();
 
@@ -195,7 +196,7 @@ describe("the session", () => {
     session.subscribe(() => seen.push(session.getState().status));
 
     await session.restore();
-    await session.login("u@example.com", "a long passphrase");
+    await session.exchangeCode("a-code", "a-verifier", "http://shop.test/auth/callback");
     session.clear();
 
     expect(seen).toEqual(["anonymous", "signed-in", "anonymous"]);

@@ -1,10 +1,12 @@
 // Who is signed in, and a valid access token for them.
 //
-// The access token lives in this object's memory only: never in localStorage, sessionStorage
-// or a readable cookie, where any injected script could take it. The refresh token is the
-// `bazaar_refresh` cookie (httpOnly, SameSite=Strict, Path=/api/auth) that auth sets; the
-// browser sends it with `POST /api/auth/token` (grant_type=refresh_token), which answers a
-// new access token and rotates the cookie. So a reload signs the user back in silently, and a
+// Signing in is the authorization code flow with PKCE (./signin.ts): auth's own page takes
+// the password, and the code it hands back is exchanged here for an access token. The access
+// token lives in this object's memory only: never in localStorage, sessionStorage or a
+// readable cookie, where any injected script could take it. The refresh token is only ever
+// the `bazaar_refresh` cookie (httpOnly, SameSite=Strict, Path=/api/auth) that auth sets: no
+// answer the page can read carries it. The browser sends it with `POST /api/auth/token`
+// (grant_type=refresh_token), which answers a new access token and rotates the cookie. So a reload signs the user back in silently, and a
 // token is renewed a minute before it expires. Auth revokes a whole family when a used
 // refresh token comes back, so refreshes never overlap: one at a time per tab (a shared
 // promise) and across tabs (a Web Lock).
@@ -13,6 +15,7 @@ import type { TokenAnswer } from "./types";
 
 export const TOKEN_URL = "/api/auth/token";
 export const LOGOUT_URL = "/api/auth/logout";
+export const CLIENT_ID = "storefront";
 
 export type SessionStatus = "restoring" | "anonymous" | "signed-in";
 
@@ -112,16 +115,20 @@ export class Session {
     return this.restoring;
   }
 
-  /** The password grant; the answer's refresh token is ignored: the browser keeps the cookie. */
-  async login(email: string, password: string): Promise<void> {
+  /** Redeem the code of a sign-in (grant_type=authorization_code, PKCE); the answer. */
+  async exchangeCode(code: string, verifier: string, redirectUri: string): Promise<TokenAnswer> {
     const response = await this.post(TOKEN_URL, {
-      grant_type: "password",
-      username: email,
-      password,
+      grant_type: "authorization_code",
+      code,
+      code_verifier: verifier,
+      redirect_uri: redirectUri,
+      client_id: CLIENT_ID,
     });
     if (!response.ok) throw await errorFromResponse(response, this.deps.now());
-    this.accept((await response.json()) as TokenAnswer);
+    const answer = (await response.json()) as TokenAnswer;
+    this.accept(answer);
     this.deps.channel?.post({ type: "logged-in" });
+    return answer;
   }
 
   /** A token valid for at least the margin, refreshed if need be; null when signed out. */

@@ -63,7 +63,6 @@ export function tokenAnswer(sub = "user-1", roles: string[] = ["customer"], expi
     access_token: fakeJwt({ sub, roles, exp: 2_000_000_000 }),
     token_type: "Bearer",
     expires_in: expiresIn,
-    refresh_token: "the-body-copy-the-app-ignores",
     scope: "",
   });
 }

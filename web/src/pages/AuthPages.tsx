@@ -1,149 +1,68 @@
-import { type FormEvent, useState } from "react";
+import { useEffect, useRef, useState } from "react";
 import { Link, useNavigate, useSearchParams } from "react-router";
-import { api, session } from "../api";
+import { session } from "../api";
+import { finishSignIn, signInUrl } from "../api/signin";
 import { ErrorMessage } from "../components/Feedback";
-import { Field } from "../components/Field";
 import { safeNext } from "../components/Guards";
 import { PageTitle } from "../components/PageTitle";
 
-export function LoginPage() {
+/** Starts the code flow: auth's own page takes the password (the app never sees it). */
+function SignInRedirect({ register }: { register: boolean }) {
   const [params] = useSearchParams();
-  const navigate = useNavigate();
-  const [email, setEmail] = useState("");
-  const [password, setPassword] = useState("");
-  const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
   const next = safeNext(params.get("next"));
 
-  async function submit(event: FormEvent) {
-    event.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      await session.login(email.trim(), password);
-      navigate(next, { replace: true });
-    } catch (failure) {
-      setError(failure);
-      setBusy(false);
-    }
-  }
+  useEffect(() => {
+    signInUrl(next, register).then(
+      (url) => window.location.assign(url),
+      (failure: unknown) => setError(failure),
+    );
+  }, [next, register]);
 
   return (
     <section className="narrow">
-      <PageTitle>Log in</PageTitle>
-      <form onSubmit={submit} className="stack">
-        <Field label="Email">
-          {(props) => (
-            <input
-              {...props}
-              type="email"
-              value={email}
-              onChange={(e) => setEmail(e.target.value)}
-              autoComplete="username"
-              required
-            />
-          )}
-        </Field>
-        <Field label="Password">
-          {(props) => (
-            <input
-              {...props}
-              type="password"
-              value={password}
-              onChange={(e) => setPassword(e.target.value)}
-              autoComplete="current-password"
-              required
-            />
-          )}
-        </Field>
-        <ErrorMessage error={error} />
-        <button type="submit" className="button" disabled={busy}>
-          {busy ? "Logging in…" : "Log in"}
-        </button>
-      </form>
-      <p>
-        New here?{" "}
-        <Link to={`/register${next !== "/" ? `?next=${encodeURIComponent(next)}` : ""}`}>
-          Create an account
-        </Link>
-      </p>
+      <PageTitle>{register ? "Create an account" : "Log in"}</PageTitle>
+      {error ? <ErrorMessage error={error} /> : <p role="status">Taking you to the sign-in page…</p>}
     </section>
   );
 }
 
-export function RegisterPage() {
-  const [params] = useSearchParams();
-  const navigate = useNavigate();
-  const [name, setName] = useState("");
-  const [email, setEmail] = useState("");
-  const [password, setPassword] = useState("");
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
+export function LoginPage() {
+  return <SignInRedirect register={false} />;
+}
 
-  async function submit(event: FormEvent) {
-    event.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      await api.auth.register({ email: email.trim(), password, display_name: name.trim() });
-      await session.login(email.trim(), password);
-      navigate(safeNext(params.get("next")), { replace: true });
-    } catch (failure) {
-      setError(failure);
-      setBusy(false);
-    }
-  }
+export function RegisterPage() {
+  return <SignInRedirect register={true} />;
+}
+
+/** Where auth sends the browser back: redeem the code, then on to where the shopper was. */
+export function CallbackPage() {
+  const navigate = useNavigate();
+  const [error, setError] = useState<unknown>(null);
+  const started = useRef(false);
+
+  useEffect(() => {
+    if (started.current) return; // a code works once (React runs effects twice in development)
+    started.current = true;
+    finishSignIn(new URLSearchParams(window.location.search), session).then(
+      (next) => navigate(next, { replace: true }),
+      (failure: unknown) => setError(failure),
+    );
+  }, [navigate]);
 
   return (
     <section className="narrow">
-      <PageTitle>Create an account</PageTitle>
-      <form onSubmit={submit} className="stack">
-        <Field label="Your name">
-          {(props) => (
-            <input
-              {...props}
-              value={name}
-              onChange={(e) => setName(e.target.value)}
-              autoComplete="name"
-              required
-              maxLength={80}
-            />
-          )}
-        </Field>
-        <Field label="Email">
-          {(props) => (
-            <input
-              {...props}
-              type="email"
-              value={email}
-              onChange={(e) => setEmail(e.target.value)}
-              autoComplete="email"
-              required
-            />
-          )}
-        </Field>
-        <Field label="Password" hint="At least 12 characters; a common password is refused.">
-          {(props) => (
-            <input
-              {...props}
-              type="password"
-              value={password}
-              onChange={(e) => setPassword(e.target.value)}
-              autoComplete="new-password"
-              required
-              minLength={12}
-              maxLength={128}
-            />
-          )}
-        </Field>
-        <ErrorMessage error={error} />
-        <button type="submit" className="button" disabled={busy}>
-          {busy ? "Creating your account…" : "Create account"}
-        </button>
-      </form>
-      <p>
-        Already have an account? <Link to="/login">Log in</Link>
-      </p>
+      <PageTitle>Signing you in</PageTitle>
+      {error ? (
+        <>
+          <ErrorMessage error={error} />
+          <p>
+            <Link to="/login">Log in again</Link>
+          </p>
+        </>
+      ) : (
+        <p role="status">Signing you in…</p>
+      )}
     </section>
   );
 }

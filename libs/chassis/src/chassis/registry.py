@@ -98,4 +98,7 @@ def isolated_env(data_dir: Path) -> dict[str, str]:
         if spec.kind == "wsgi":
             upstreams[spec.name] = url
     env["BAZAAR_GATEWAY_UPSTREAMS"] = json.dumps(upstreams)
+    if "BAZAAR_GATEWAY_URL" in env:
+        # Where browsers reach the platform (auth's issuer and redirect URIs derive from it).
+        env["BAZAAR_PUBLIC_ORIGIN"] = env["BAZAAR_GATEWAY_URL"]
     return env

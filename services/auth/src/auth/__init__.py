@@ -1,4 +1,4 @@
-"""Bazaar auth: OAuth2 token endpoint, JWKS, argon2id credentials, revocation."""
+"""Bazaar auth: OAuth 2 / OpenID Connect provider, JWKS, argon2id credentials, revocation."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ from chassis.flaskapp import create_api_app
 
 def create_app(settings: AuthSettings | None = None) -> APIFlask:
     """Build the auth app; tests pass their own settings."""
+    from auth.authorize.views import bp as authorize
     from auth.components import AuthComponents
     from auth.credentials.views import bp as credentials
+    from auth.discovery import bp as discovery
     from auth.keys.views import bp as keys
     from auth.tokens.views import bp as tokens
 
@@ -36,4 +38,14 @@ def create_app(settings: AuthSettings | None = None) -> APIFlask:
     app.register_blueprint(credentials)
     app.register_blueprint(tokens)
     app.register_blueprint(keys)
+    app.register_blueprint(authorize)
+    app.register_blueprint(discovery)
+    # The sign-in pages' CSRF token lives in Flask's signed session cookie. Lax, not
+    # Strict: a provider's redirect back to the callback is a cross-site navigation.
+    app.config.update(
+        SESSION_COOKIE_NAME="bazaar_auth_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.secure_cookies,
+    )
     return app

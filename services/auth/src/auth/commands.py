@@ -47,20 +47,34 @@ def auth_group() -> None:
     required=True,
     help="A scope the client may obtain (repeat, or separate with spaces).",
 )
-def create_client_command(name: str, scopes: tuple[str, ...]) -> None:
-    """Create a client for grant_type=client_credentials; its secret is printed once."""
+@click.option(
+    "--redirect-uri",
+    "redirect_uris",
+    multiple=True,
+    help="A redirect URI for the code flow (repeat); matched exactly. None: no code flow.",
+)
+def create_client_command(
+    name: str, scopes: tuple[str, ...], redirect_uris: tuple[str, ...]
+) -> None:
+    """Create a client (client_credentials; the code flow with --redirect-uri), secret once."""
     wanted = [scope for option in scopes for scope in option.split()]
     with _components() as parts:
         try:
             with parts.db.session() as session:
                 secret = create_client(
-                    session=session, passwords=parts.passwords, client_id=name, scopes=wanted
+                    session=session,
+                    passwords=parts.passwords,
+                    client_id=name,
+                    scopes=wanted,
+                    redirect_uris=redirect_uris,
                 )
         except ProblemError as exc:
             raise _fail(exc) from exc
     click.echo(f"client_id: {name}")
     click.echo(f"client_secret: {secret}")
     click.echo(f"scope: {' '.join(dict.fromkeys(wanted))}")
+    for uri in redirect_uris:
+        click.echo(f"redirect_uri: {uri}")
     click.echo("Store the secret now: only its hash is kept, it cannot be shown again.")
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from flask import current_app
 
 from auth.credentials.passwords import Passwords, password_hasher
+from auth.external.service import Providers
 from auth.keys.service import KeyCipher, KeyRing
 from auth.profiles import SCOPE as PROFILES_SCOPE
 from auth.profiles import Profiles
@@ -37,6 +38,7 @@ class AuthComponents:
     revocations: DurableRevocations
     verifier: OwnTokenVerifier
     profiles: Profiles
+    providers: Providers
 
     @classmethod
     def build(cls, settings: AuthSettings, db: Database) -> AuthComponents:
@@ -70,6 +72,7 @@ class AuthComponents:
                 ServiceToken(own_token),
                 timeout=settings.users_timeout_seconds,
             ),
+            providers=Providers(settings),
         )
 
     def ensure_signing_key(self) -> str:

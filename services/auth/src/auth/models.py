@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from chassis.db import TimestampMixin, UTCDateTime, service_metadata, utcnow
@@ -24,7 +24,8 @@ class Credential(TimestampMixin, Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)
-    password_hash: Mapped[str] = mapped_column(String(255))
+    # None: the account signs in only through an external provider.
+    password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
     roles: Mapped[list[str]] = mapped_column(JSON)
 
 
@@ -73,13 +74,63 @@ class SigningKey(Base):
 
 
 class OAuthClient(Base):
-    """A service that obtains tokens with `client_credentials`."""
+    """A service (`client_credentials`) or a third-party application (the code flow)."""
 
     __tablename__ = "oauth_clients"
 
     client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     secret_hash: Mapped[str] = mapped_column(String(255))
     scopes: Mapped[str] = mapped_column(String(500))  # space-separated, as in tokens
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Registered for the code flow; matched character for character. Empty: no code flow.
+    redirect_uris: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+
+class AuthorizationCode(Base):
+    """A code of the code flow, known only by its SHA-256; usable once, briefly."""
+
+    __tablename__ = "authorization_codes"
+
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[str] = mapped_column(ForeignKey("credentials.id", ondelete="CASCADE"))
+    redirect_uri: Mapped[str] = mapped_column(String(2000))
+    code_challenge: Mapped[str] = mapped_column(String(128))
+    scope: Mapped[str] = mapped_column(String(500))
+    nonce: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    auth_time: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The family the code was redeemed for: revoked if the code comes back (RFC 6749 §4.1.2).
+    family_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+
+
+class ExternalLogin(Base):
+    """A sign-in started at an external provider: its state, nonce and PKCE verifier."""
+
+    __tablename__ = "external_logins"
+
+    state_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(64))
+    nonce: Mapped[str] = mapped_column(String(100))
+    code_verifier: Mapped[str] = mapped_column(String(128))
+    request: Mapped[str] = mapped_column(Text)  # the signed authorization request to resume
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class ExternalIdentity(Base):
+    """An account at an external provider (issuer and subject) linked to a Bazaar account."""
+
+    __tablename__ = "external_identities"
+    __table_args__ = (UniqueConstraint("provider", "subject"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    provider: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(255))
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("credentials.id", ondelete="CASCADE"), index=True
+    )
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -27,11 +27,14 @@ def register(
     passwords: Passwords,
     profiles: Profiles,
     email: str,
-    password: str,
+    password: str | None,
     display_name: str,
     roles: Sequence[str] = ("customer",),
 ) -> Credential:
-    """Create the account in auth and its profile in users, or neither."""
+    """Create the account in auth and its profile in users, or neither.
+
+    Without a password the account signs in only through an external provider.
+    """
     credential = create_credential(
         session=session, passwords=passwords, email=email, password=password, roles=roles
     )

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-from pydantic import SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from chassis import ServiceSettings
 from chassis.settings import UnsafeConfiguration
@@ -12,6 +13,19 @@ from chassis.settings import UnsafeConfiguration
 # OWASP password storage cheat sheet, argon2id minimum: 19 MiB, 2 iterations, 1 lane.
 MIN_ARGON2_MEMORY_KIB = 19 * 1024
 MIN_ARGON2_TIME_COST = 2
+_PROVIDER_NAME = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
+
+
+class ExternalProvider(BaseModel):
+    """An external OpenID Connect provider people may sign in with."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    issuer: str = Field(pattern=r"^https?://", description="its issuer URL, as in its ID tokens")
+    client_id: str = Field(min_length=1)
+    client_secret: SecretStr
+    display_name: str = Field(min_length=1, max_length=40, description="on the sign-in button")
+    scope: str = "openid email profile"
 
 
 class AuthSettings(ServiceSettings):
@@ -45,6 +59,20 @@ class AuthSettings(ServiceSettings):
     throttle_max_delay_seconds: float = 15 * 60
     throttle_forget_after_seconds: int = 15 * 60  # failures older than this are forgotten
 
+    # Where browsers reach the shop (the gateway): the issuer is `<public_origin>/api/auth`,
+    # the storefront's redirect URI `<public_origin>/auth/callback`. Production sets its
+    # https origin.
+    public_origin: str = Field(default="http://127.0.0.1:8000", pattern=r"^https?://[^/]+$")
+    # More redirect URIs of the storefront (the Vite dev server's, say); matched exactly.
+    storefront_redirect_uris: tuple[str, ...] = ()
+    # RFC 6749 §4.1.2 recommends at most ten minutes; a code is redeemed within a second.
+    authorization_code_ttl_seconds: int = Field(default=60, ge=1, le=60)
+    # The password grant (RFC 9700 §2.4: must not be used): None means on in development
+    # only, for first-party command-line use; the storefront uses the code flow.
+    password_grant: bool | None = None
+    # `{"name": {"issuer": ..., "client_id": ..., "client_secret": ..., "display_name": ...}}`
+    oidc_providers: dict[str, ExternalProvider] = {}
+
     # Proxies in front of auth (the gateway) whose X-Forwarded-For is trusted for client IPs.
     proxy_hops: int = 1
 
@@ -59,11 +87,26 @@ class AuthSettings(ServiceSettings):
                 "refusing to start auth in production: argon2id needs at least "
                 f"m={MIN_ARGON2_MEMORY_KIB} KiB, t={MIN_ARGON2_TIME_COST}, p=1"
             )
+        for name in self.oidc_providers:
+            if not _PROVIDER_NAME.match(name):
+                raise ValueError(f"provider name {name!r} must match {_PROVIDER_NAME.pattern}")
         if self.signing_key and self.signing_key_file:
             raise UnsafeConfiguration(
                 "set BAZAAR_AUTH_SIGNING_KEY or BAZAAR_AUTH_SIGNING_KEY_FILE, not both"
             )
         return self
+
+    @property
+    def issuer_url(self) -> str:
+        """This authorization server's issuer (RFC 8414), reached through the gateway."""
+        return f"{self.public_origin}/api/auth"
+
+    @property
+    def password_grant_enabled(self) -> bool:
+        """Whether `grant_type=password` is served."""
+        if self.password_grant is None:
+            return self.env == "development"
+        return self.password_grant
 
     @property
     def secure_cookies(self) -> bool:

@@ -12,13 +12,23 @@ from apiflask import APIFlask
 from flask.testing import FlaskClient
 from sqlalchemy import update
 from sqlalchemy.orm import Session
+from werkzeug.test import TestResponse
 
 from auth.credentials.passwords import Passwords
 from auth.models import Credential, RefreshFamily, RefreshToken
 from auth.tokens.service import token_hash
 from chassis.db import utcnow
 
-from ..conftest import AppFactory, log_in, make_account, make_client, parts, problem_of
+from ..authorize.flow import Flow
+from ..conftest import (
+    PASSWORD,
+    AppFactory,
+    log_in,
+    make_account,
+    make_client,
+    parts,
+    problem_of,
+)
 
 
 def claims_of(token: str) -> dict[str, object]:
@@ -149,7 +159,7 @@ def test_malformed_json_is_invalid_request(client: FlaskClient, body: str) -> No
     problem_of(response, 400, "invalid_request")
 
 
-@pytest.mark.parametrize("grant_type", ["authorization_code", "implicit", "PASSWORD", ""])
+@pytest.mark.parametrize("grant_type", ["implicit", "PASSWORD", ""])
 def test_unknown_grant_types_are_unsupported(client: FlaskClient, grant_type: str) -> None:
     problem_of(
         client.post("/token", data={"grant_type": grant_type}), 400, "unsupported_grant_type"
@@ -182,15 +192,21 @@ def test_other_media_types_are_415(client: FlaskClient) -> None:
 # -- cookie --------------------------------------------------------------------------------
 
 
+def _storefront_sign_in(client: FlaskClient, email: str) -> TestResponse:
+    flow = Flow()
+    return flow.redeem(client, flow.code(client, email, PASSWORD))
+
+
 def test_refresh_cookie_is_httponly_strict_and_scoped_to_auth(
     app: APIFlask, client: FlaskClient
 ) -> None:
     make_account(app, email="ann@example.com")
-    response = log_in(client, "ann@example.com")
+    response = _storefront_sign_in(client, "ann@example.com")
 
     (cookie,) = response.headers.getlist("Set-Cookie")
     attributes = [part.strip() for part in cookie.split(";")]
-    assert attributes[0] == "bazaar_refresh=" + response.get_json()["refresh_token"]
+    assert attributes[0].startswith("bazaar_refresh=") and len(attributes[0]) > 40
+    assert "refresh_token" not in response.get_json()  # the cookie is its only copy
     assert "HttpOnly" in attributes
     assert "SameSite=Strict" in attributes
     assert "Path=/api/auth" in attributes
@@ -208,9 +224,53 @@ def test_refresh_cookie_is_secure_in_production(make_fresh_app: AppFactory) -> N
     )
     make_account(app, email="ann@example.com")
 
-    cookie = log_in(app.test_client(), "ann@example.com").headers["Set-Cookie"]
+    response = _storefront_sign_in(app.test_client(), "ann@example.com")
 
-    assert "Secure" in [part.strip() for part in cookie.split(";")]
+    refresh = [c for c in response.headers.getlist("Set-Cookie") if "bazaar_refresh=" in c]
+    assert "Secure" in [part.strip() for part in refresh[0].split(";")]
+
+
+def test_the_password_grant_answers_no_cookie(app: APIFlask, client: FlaskClient) -> None:
+    make_account(app, email="ann@example.com")
+
+    response = log_in(client, "ann@example.com")
+
+    assert response.get_json()["refresh_token"]
+    assert "Set-Cookie" not in response.headers
+
+
+@pytest.mark.parametrize(
+    ("env", "enabled", "served"),
+    [("development", None, True), ("test", None, False), ("test", True, True)],
+)
+def test_the_password_grant_is_off_by_default_outside_development(
+    make_app: AppFactory, env: str, enabled: bool | None, served: bool
+) -> None:
+    app = make_app(env=env, password_grant=enabled)
+    make_account(app, email="ann@example.com")
+
+    response = log_in(app.test_client(), "ann@example.com")
+
+    if served:
+        assert response.status_code == 200
+    else:
+        problem_of(response, 400, "unsupported_grant_type")
+    discovery = app.test_client().get("/.well-known/oauth-authorization-server").get_json()
+    assert ("password" in discovery["grant_types_supported"]) is served
+
+
+def test_the_password_grant_is_off_in_production_by_default(make_fresh_app: AppFactory) -> None:
+    app = make_fresh_app(
+        env="production",
+        password_grant=None,
+        secret_key="s" * 40,
+        jwks_url="http://127.0.0.1:8002/.well-known/jwks.json",
+        argon2_memory_kib=19456,
+        argon2_time_cost=2,
+    )
+    make_account(app, email="ann@example.com")
+
+    problem_of(log_in(app.test_client(), "ann@example.com"), 400, "unsupported_grant_type")
 
 
 # -- refresh_token ---------------------------------------------------------------------------
@@ -262,7 +322,10 @@ def test_refresh_token_from_the_cookie(app: APIFlask, client: FlaskClient) -> No
     response = client.post("/token", data={"grant_type": "refresh_token"})
 
     assert response.status_code == 200
-    assert response.get_json()["refresh_token"] != token
+    # From the cookie, into the cookie: a browser's script never sees a refresh token.
+    assert "refresh_token" not in response.get_json()
+    rotated = client.get_cookie("bazaar_refresh", path="/api/auth")
+    assert rotated is not None and rotated.value != token
 
 
 def test_an_idle_refresh_token_expires(

@@ -14,9 +14,16 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from chassis.asgi import problem_response
-from chassis.auth import TokenVerifier
+from chassis.auth import Principal, TokenVerifier
 from chassis.cache import etag_matches
-from chassis.errors import PROBLEM_CONTENT_TYPE, BadRequest, NotFound, PayloadTooLarge, ProblemError
+from chassis.errors import (
+    PROBLEM_CONTENT_TYPE,
+    BadRequest,
+    NotFound,
+    PayloadTooLarge,
+    ProblemError,
+    Unauthorized,
+)
 from chassis.http import IDEMPOTENT_METHODS, translate
 from chassis.logging import get_logger
 from chassis.metrics import UPSTREAM_FAILURES
@@ -137,7 +144,7 @@ class ProxyEndpoint:
             raise PayloadTooLarge(f"The request body is over {self.max_body_bytes} bytes.")
         principal = None
         if authorizations:
-            principal = await verify_bearer(self.verifier, authorizations)
+            principal = await self._verified(scope, authorizations)
         quota = None
         if self.limiter is not None:
             quota = await self.limiter.check(
@@ -155,6 +162,22 @@ class ProxyEndpoint:
         except ProblemError as exc:
             # Rendered by the app's exception handler, outside this endpoint's `send`.
             exc.headers.update(quota.headers())
+            raise
+
+    async def _verified(self, scope: Scope, authorizations: list[bytes]) -> Principal | None:
+        """The bearer token's principal; a rejected token counts against the client's IP."""
+        limiter = self.limiter
+        if limiter is None or self.verifier is None:
+            return await verify_bearer(self.verifier, authorizations)
+        # No signature check while the IP's bucket is empty: bad tokens filled it.
+        await limiter.refuse_exhausted_ip(self.name, scope.get("client"))
+        try:
+            return await verify_bearer(self.verifier, authorizations)
+        except Unauthorized:
+            # Counted like an anonymous call (429 once over the limit, else the 401).
+            await limiter.check(
+                self.name, scope["method"], scope["path"], scope.get("client"), None
+            )
             raise
 
     async def _forward(self, exchange: _Exchange) -> None:

@@ -214,6 +214,37 @@ class RateLimiter:
         # The headers describe the limit closest to running out.
         return min(quotas, key=lambda q: (q.remaining, -q.reset_after))
 
+    async def refuse_exhausted_ip(self, upstream: str, client: tuple[str, int] | None) -> None:
+        """Raise 429, counting nothing, while the client IP's anonymous bucket is empty.
+
+        Checked before a bearer token is verified: rejected tokens are counted in that
+        bucket, so a flood of bad ones stops costing signature checks once it is empty.
+        """
+        store = self._store
+        if store is None:
+            raise RuntimeError("the rate limiter is not open; run the app's lifespan")
+        if not self.breaker.allow():
+            self._store_down(upstream)
+            return
+        ids = ("ip", client_key(client))
+        try:
+            for item in self.anonymous:
+                # A limit of 0 admits nothing, so the hit only reads the window.
+                _, window = await store.hit(self._key(item, ids), 0, item.get_expiry())
+                quota = _quota(item, window)
+                if quota.remaining <= 0:
+                    retry_after = max(1, quota.reset_after)
+                    raise TooManyRequests(
+                        f"Too many requests; retry in {retry_after} seconds.",
+                        headers={"Retry-After": str(retry_after), **quota.headers()},
+                    )
+        except self._store_errors as exc:
+            self.breaker.failure()
+            log.warning("rate-limit store failed", error=type(exc).__name__, detail=str(exc))
+            self._store_down(upstream)
+            return
+        self.breaker.success()
+
     def _key(self, item: RateLimitItem, ids: tuple[str, ...]) -> str:
         """`item.key_for(*ids)`, remembered (items live as long as the limiter)."""
         cache_key = (id(item), ids)

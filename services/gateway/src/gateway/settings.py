@@ -109,10 +109,12 @@ class GatewaySettings(ServiceSettings):
     rate_limits_enabled: bool = True
     rate_limit_authenticated: str = "600/minute"  # per verified token `sub`
     rate_limit_anonymous: str = "300/minute"  # per client IP (IPv6: per /64)
-    # Per client IP, on top of the limits above: credential guessing and sign-up floods.
+    # Per client IP, on top of the limits above: credential guessing and sign-up floods
+    # (`/authorize`: the sign-in and registration pages).
     rate_limit_strict: dict[str, str] = {
         "POST /api/auth/token": "10/minute",
         "POST /api/auth/register": "10/minute",
+        "POST /api/auth/authorize": "10/minute",
     }
     # Upstreams refused (503) while the rate-limit store is down; the others are served
     # without limits. Unlimited login attempts would defeat the strict limits.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Sequence
+from urllib.parse import urlsplit
 
 from sqlalchemy.orm import Session
 
@@ -26,10 +27,29 @@ class DuplicateClient(Conflict):
     slug, title = "duplicate-client", "Client already exists"
 
 
+def redirect_uri_problem(uri: str) -> str | None:
+    """Why a redirect URI cannot be registered (RFC 9700 §2.1, §4.1.1), or None."""
+    parts = urlsplit(uri)
+    local = parts.hostname in ("localhost", "127.0.0.1", "::1")
+    if parts.scheme != "https" and not (parts.scheme == "http" and local):
+        return f"{uri!r} must be https (http only for localhost)"
+    if not parts.hostname or parts.fragment or "#" in uri or "*" in uri or len(uri) > 2000:
+        return f"{uri!r} must be an absolute URL without fragment or wildcard"
+    return None
+
+
 def create_client(
-    *, session: Session, passwords: Passwords, client_id: str, scopes: Sequence[str]
+    *,
+    session: Session,
+    passwords: Passwords,
+    client_id: str,
+    scopes: Sequence[str],
+    redirect_uris: Sequence[str] = (),
 ) -> str:
-    """Store a client with an argon2id-hashed random secret; return the secret."""
+    """Store a client with an argon2id-hashed random secret; return the secret.
+
+    With redirect URIs it may also use the code flow (a third party: users consent).
+    """
     if not CLIENT_ID.match(client_id) or client_id in RESERVED_IDS:
         raise ValidationFailed(
             "A client id is 1-64 lower-case letters, digits, '-' or '_' (and not 'auth')."
@@ -37,6 +57,9 @@ def create_client(
     bad = [s for s in scopes if not SCOPE_TOKEN.match(s)]
     if bad or not scopes:
         raise ValidationFailed(f"Give at least one scope; these are malformed: {bad}.")
+    problems = [p for p in map(redirect_uri_problem, redirect_uris) if p]
+    if problems:
+        raise ValidationFailed("; ".join(problems) + ".")
     if session.get(OAuthClient, client_id) is not None:
         raise DuplicateClient(f"A client named {client_id!r} exists.")
     secret = secrets.token_urlsafe(32)
@@ -45,6 +68,7 @@ def create_client(
             client_id=client_id,
             secret_hash=passwords.hash(secret),
             scopes=" ".join(dict.fromkeys(scopes)),
+            redirect_uris=list(dict.fromkeys(redirect_uris)),
         )
     )
     session.flush()

@@ -59,20 +59,25 @@ def create_credential(
     session: Session,
     passwords: Passwords,
     email: str,
-    password: str,
+    password: str | None,
     roles: Sequence[str] = ("customer",),
 ) -> Credential:
-    """Store a new account's credential; 422 for a weak password, 409 for a taken email."""
+    """Store a new account's credential; 422 for a weak password, 409 for a taken email.
+
+    `password=None`: an account of an external provider, with no password to sign in with.
+    """
     email = checked_email(email)
     unknown = set(roles) - set(ROLES)
     if unknown or not roles:
         raise ValueError(f"roles must be among {ROLES}, not {sorted(unknown)}")
-    problems = password_problems(password, email=email)
-    if problems:
-        raise WeakPassword("Choose another password: " + "; ".join(problems) + ".")
-    # Hashed before the first query: on SQLite a write's first query takes the database's
-    # one write lock, which must not be held through a deliberately slow hash.
-    password_hash = passwords.hash(password)
+    password_hash = None
+    if password is not None:
+        problems = password_problems(password, email=email)
+        if problems:
+            raise WeakPassword("Choose another password: " + "; ".join(problems) + ".")
+        # Hashed before the first query: on SQLite a write's first query takes the
+        # database's one write lock, which must not be held through a deliberately slow hash.
+        password_hash = passwords.hash(password)
     if get_by_email(session=session, email=email) is not None:
         raise DuplicateEmail("An account with this email already exists.")
     credential = Credential(
@@ -95,7 +100,7 @@ def verify_password(
     """
     credential = get_by_email(session=session, email=normalize_email(email))
     matches = passwords.verify(credential.password_hash if credential else None, password)
-    if credential is None or not matches:
+    if credential is None or credential.password_hash is None or not matches:
         return None
     if passwords.needs_rehash(credential.password_hash):
         credential.password_hash = passwords.hash(password)

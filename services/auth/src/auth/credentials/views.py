@@ -8,9 +8,8 @@ from apiflask import APIBlueprint
 
 from auth.components import components
 from auth.credentials.schemas import AccountCreate, AccountRead
-from auth.credentials.service import DuplicateEmail
-from auth.registration import register
 from auth.request_info import client_ip
+from auth.signin import sign_up
 from chassis.flaskapp import db_session
 
 bp = APIBlueprint("credentials", __name__, tag="Accounts")
@@ -29,24 +28,14 @@ bp = APIBlueprint("credentials", __name__, tag="Accounts")
 )
 def register_account(body: AccountCreate) -> Any:
     """Create a customer account (credentials here, the profile in users)."""
-    parts = components()
-    ip = client_ip()
-    parts.throttle.check(ip=ip)
-    try:
-        credential = register(
-            session=db_session(),
-            passwords=parts.passwords,
-            profiles=parts.profiles,
-            email=body.email,
-            password=body.password,
-            display_name=body.display_name,
-        )
-    except DuplicateEmail:
-        # A 409 tells whether an email has an account: guessing counts as failing. (The
-        # request's transaction ends first; see password_grant.)
-        db_session().rollback()
-        parts.throttle.failed(ip=ip)
-        raise
+    credential = sign_up(
+        session=db_session(),
+        parts=components(),
+        email=body.email,
+        password=body.password,
+        display_name=body.display_name,
+        client_ip=client_ip(),
+    )
     return AccountRead(
         id=credential.id, email=credential.email, display_name=body.display_name
     ), 201

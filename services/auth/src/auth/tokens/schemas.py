@@ -22,9 +22,11 @@ Param = Annotated[str | None, Field(max_length=4096), AfterValidator(_encodable)
 class TokenRequest(BaseModel):
     """`POST /token` parameters, form-encoded or JSON; unknown parameters are ignored.
 
-    `password`: `username` (the email) and `password`. `refresh_token`: `refresh_token`, or
-    the `bazaar_refresh` cookie. `client_credentials`: `client_id` and `client_secret` here
-    or as HTTP Basic, and an optional `scope` narrowing the client's scopes.
+    `authorization_code`: `code`, `redirect_uri`, `code_verifier` and `client_id` (a public
+    client) or the client's secret. `refresh_token`: `refresh_token`, or the `bazaar_refresh`
+    cookie. `client_credentials`: `client_id` and `client_secret` here or as HTTP Basic, and
+    an optional `scope` narrowing the client's scopes. `password` (development only unless
+    enabled, for first-party command-line use): `username` (the email) and `password`.
     """
 
     # RFC 6749 §3.2: the server MUST ignore parameters it does not recognise.
@@ -35,8 +37,8 @@ class TokenRequest(BaseModel):
         AfterValidator(_encodable),
         Field(
             max_length=64,
-            description="password, refresh_token or client_credentials",
-            examples=["password"],
+            description="authorization_code, refresh_token, client_credentials (or password)",
+            examples=["authorization_code"],
         ),
     ]
     username: Param = None
@@ -45,6 +47,9 @@ class TokenRequest(BaseModel):
     client_id: Param = None
     client_secret: Param = None
     scope: Param = None
+    code: Param = None
+    redirect_uri: Param = None
+    code_verifier: Param = None
 
 
 class TokenRead(Model):
@@ -53,7 +58,11 @@ class TokenRead(Model):
     access_token: str
     token_type: Literal["Bearer"] = "Bearer"  # noqa: S105 - a scheme name
     expires_in: int = Field(description="seconds until the access token expires")
-    refresh_token: str | None = Field(default=None, description="absent for client_credentials")
+    refresh_token: str | None = Field(
+        default=None,
+        description="absent for client_credentials, and for the storefront (only its cookie)",
+    )
+    id_token: str | None = Field(default=None, description="OpenID Connect, with scope openid")
     scope: str
 
 

@@ -10,9 +10,11 @@ from apiflask.exceptions import HTTPError as APIFlaskHTTPError
 from flask import Response, current_app, jsonify, make_response, request
 from werkzeug.exceptions import BadRequest
 
+from auth.authorize.service import CodeSpent, authenticate_code_client, code_grant
 from auth.components import AuthComponents, components
 from auth.oauth_errors import InvalidClient, InvalidRequest, UnsupportedGrantType
 from auth.request_info import client_ip
+from auth.signin import sign_in
 from auth.tokens import service
 from auth.tokens.schemas import LogoutRequest, TokenRead, TokenRequest
 from chassis.auth import bearer_token
@@ -64,19 +66,21 @@ def _as_invalid_request(error: Exception) -> Any:
 @bp.output(TokenRead)
 @bp.doc(responses=TOKEN_ERRORS)
 def issue_token(body: TokenRequest) -> Response:
-    """Issue tokens: grant types password, refresh_token and client_credentials."""
+    """Issue tokens: authorization_code, refresh_token, client_credentials (and password)."""
     if any(len(values) > 1 for values in request.form.listvalues()):
         raise InvalidRequest("A parameter was sent more than once.")
     parts = components()
-    grant = _grant(parts, body)
+    grant, cookie_only = _grant(parts, body)
     answer = TokenRead(
         access_token=grant.access_token,
         expires_in=grant.expires_in,
-        refresh_token=grant.refresh_token,
+        # A browser's refresh token lives in the httpOnly cookie alone, out of scripts' reach.
+        refresh_token=None if cookie_only else grant.refresh_token,
+        id_token=grant.id_token,
         scope=grant.scope,
     )
     response = jsonify(answer.model_dump(exclude_none=True))
-    if grant.refresh_token and grant.refresh_expires_at:
+    if cookie_only and grant.refresh_token and grant.refresh_expires_at:
         response.set_cookie(
             REFRESH_COOKIE,
             grant.refresh_token,
@@ -89,32 +93,59 @@ def issue_token(body: TokenRequest) -> Response:
     return response
 
 
-def _grant(parts: AuthComponents, body: TokenRequest) -> service.Grant:
+def _grant(parts: AuthComponents, body: TokenRequest) -> tuple[service.Grant, bool]:
+    """The grant, and whether its refresh token goes in the cookie only (a browser's)."""
     session = db_session()
-    if body.grant_type == "password":
+    if body.grant_type == "authorization_code":
+        if not body.code:
+            raise InvalidRequest("The authorization_code grant needs code.")
+        client = authenticate_code_client(
+            session=session,
+            settings=parts.settings,
+            passwords=parts.passwords,
+            client_id=body.client_id,
+            secret=_client_secret(body),
+        )
+        try:
+            grant = code_grant(
+                session=session,
+                issuer=parts.issuer,
+                settings=parts.settings,
+                client=client,
+                code=body.code,
+                redirect_uri=body.redirect_uri,
+                code_verifier=body.code_verifier,
+            )
+        except CodeSpent:
+            session.commit()  # the code stays used (and a reuse's revocation stands)
+            raise
+        return grant, client.public
+    if body.grant_type == "password" and parts.settings.password_grant_enabled:
         if not (body.username and body.password):
             raise InvalidRequest("The password grant needs username and password.")
-        return service.password_grant(
+        credential = sign_in(
             session=session,
-            issuer=parts.issuer,
-            passwords=parts.passwords,
-            throttle=parts.throttle,
-            username=body.username,
+            parts=parts,
+            email=body.username,
             password=body.password,
             client_ip=client_ip(),
         )
+        grant = service.password_grant(session=session, issuer=parts.issuer, credential=credential)
+        return grant, False
     if body.grant_type == "refresh_token":
         token = body.refresh_token or request.cookies.get(REFRESH_COOKIE)
         if not token:
             raise InvalidRequest("Send refresh_token (or the refresh cookie).")
         try:
-            return service.refresh_grant(session=session, issuer=parts.issuer, refresh_token=token)
+            grant = service.refresh_grant(session=session, issuer=parts.issuer, refresh_token=token)
+            # Where the token came from, the next one goes: the cookie, or the answer.
+            return grant, body.refresh_token is None
         except service.RefreshTokenReused:
             session.commit()  # the family's revocation stands although the answer is an error
             raise
     if body.grant_type == "client_credentials":
         client_id, client_secret = _client_authentication(body)
-        return service.client_credentials_grant(
+        grant = service.client_credentials_grant(
             session=session,
             issuer=parts.issuer,
             passwords=parts.passwords,
@@ -122,7 +153,18 @@ def _grant(parts: AuthComponents, body: TokenRequest) -> service.Grant:
             client_secret=client_secret,
             scope=body.scope,
         )
-    raise UnsupportedGrantType("grant_type must be password, refresh_token or client_credentials.")
+        return grant, False
+    raise UnsupportedGrantType(
+        "grant_type must be authorization_code, refresh_token or client_credentials."
+    )
+
+
+def _client_secret(body: TokenRequest) -> tuple[str, str] | None:
+    """A confidential client's id and secret, when it sent them (a public client has none)."""
+    has_basic = request.headers.get("Authorization", "").partition(" ")[0].lower() == "basic"
+    if has_basic or body.client_secret:
+        return _client_authentication(body)
+    return None
 
 
 def _client_authentication(body: TokenRequest) -> tuple[str, str]:
