@@ -125,6 +125,11 @@ def db_session() -> Session:
     return cast(Session, g.db_session)
 
 
+def after_session(callback: Callable[[], None]) -> None:
+    """Run `callback` once the request's session has been committed or rolled back, and closed."""
+    g.setdefault("after_session", []).append(callback)
+
+
 # -- request lifecycle -------------------------------------------------------------
 
 
@@ -205,10 +210,14 @@ def _finish_request(response: Response) -> Response:
 
 def _close_session(_: BaseException | None) -> None:
     session: Session | None = g.pop("db_session", None)
-    if session is not None:
-        session.rollback()
-        session.close()
-    set_request_id(None)
+    try:
+        if session is not None:
+            session.rollback()
+            session.close()
+    finally:
+        for callback in g.pop("after_session", ()):
+            callback()
+        set_request_id(None)
 
 
 # -- errors -------------------------------------------------------------------------

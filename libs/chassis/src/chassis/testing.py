@@ -5,10 +5,12 @@ Loaded as a plugin (`-p chassis.testing` in the root pytest options).
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import shutil
 import subprocess
+import tempfile
 import threading
 import time
 import uuid
@@ -327,6 +329,84 @@ def private_redis() -> Iterator[PrivateRedis]:
         yield server
     finally:
         server.stop()
+
+
+class PrivatePostgres:
+    """A PostgreSQL server of the test's own (initdb + pg_ctl), so a test may stop and restart it.
+
+    The shared server is never touched; this one lives in a temporary directory on a free port.
+    As root (a container), the server runs as the `postgres` user, since PostgreSQL refuses root.
+    """
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+        self._dir: str | None = None
+
+    @staticmethod
+    def _binary(name: str) -> str:
+        found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+        binary = found[-1] if found else shutil.which(name)
+        if binary is None:
+            backend_missing(name, "Install PostgreSQL's server (apt-get install postgresql).")
+        return binary
+
+    def _run(self, *args: str) -> None:
+        as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        subprocess.run(  # noqa: S603
+            [*as_postgres, *args], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+
+    @property
+    def running(self) -> bool:
+        """Whether the server was started and not stopped since."""
+        return self._dir is not None and os.path.exists(os.path.join(self._dir, "postmaster.pid"))
+
+    def start(self) -> None:
+        """Create the cluster the first time, then start the server and wait until it answers."""
+        if self._dir is None:
+            self._dir = tempfile.mkdtemp(prefix="bazaar-pg-")
+            if os.geteuid() == 0:
+                shutil.chown(self._dir, "postgres", "postgres")
+            self._run(self._binary("initdb"), "-D", self._dir, "-U", "postgres",
+                      "--auth=trust", "--no-sync", "-E", "UTF8")  # fmt: skip
+        options = (
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self._dir} -c fsync=off"
+            " -c shared_buffers=16MB -c max_connections=60"
+        )
+        self._run(self._binary("pg_ctl"), "-D", self._dir, "-o", options, "-w", "-s", "start")
+
+    def stop(self) -> None:
+        """Stop at once, as a crash or a failover does (no clean shutdown, clients cut off)."""
+        if self._dir is not None and self.running:
+            self._run(self._binary("pg_ctl"), "-D", self._dir, "-m", "immediate", "-w", "-s",
+                      "stop")  # fmt: skip
+
+    def remove(self) -> None:
+        """Stop the server and delete its files."""
+        self.stop()
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None
+
+
+@pytest.fixture(scope="session")
+def _private_postgres_server() -> Iterator[PrivatePostgres]:
+    server = PrivatePostgres(free_port())
+    try:
+        yield server
+    finally:
+        server.remove()
+
+
+@pytest.fixture
+def private_postgres(_private_postgres_server: PrivatePostgres) -> Iterator[PrivatePostgres]:
+    """A running private PostgreSQL (one per test session); started again if a test stopped it."""
+    if not _private_postgres_server.running:
+        _private_postgres_server.start()
+    yield _private_postgres_server
+    if not _private_postgres_server.running:
+        _private_postgres_server.start()
 
 
 def table_names(url: str) -> set[str]:
