@@ -10,7 +10,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,6 @@ from apiflask import APIBlueprint, APIFlask
 from pydantic import Field
 from sqlalchemy import String, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-from sqlalchemy.pool import NullPool
 
 from chassis.db import utcnow
 from chassis.flaskapp import create_api_app, db_session, require_role
@@ -310,20 +308,10 @@ def test_a_claim_is_taken_over_within_seconds_when_its_holder_is_killed(
     application.extensions["bazaar"].db.dispose()
 
 
-def private_database(server: PrivatePostgres) -> str:
-    """A new database on the test's own PostgreSQL server."""
-    name = "idem_" + uuid.uuid4().hex[:10]
-    admin = sa.create_engine(server.url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return server.url.rsplit("/", 1)[0] + "/" + name
-
-
 def test_a_claim_is_released_when_the_database_restarts_mid_request(
     private_postgres: PrivatePostgres, token_minter: TokenMinter, auth: dict[str, str]
 ) -> None:
-    url = private_database(private_postgres)
+    url = private_postgres.new_database()
     stopped: list[bool] = []
 
     def pause(note: str) -> None:

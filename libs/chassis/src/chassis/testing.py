@@ -382,6 +382,17 @@ class PrivatePostgres:
             self._run(self._binary("pg_ctl"), "-D", self._dir, "-m", "immediate", "-w", "-s",
                       "stop")  # fmt: skip
 
+    def new_database(self) -> str:
+        """Create an empty database on this server; its URL."""
+        name = f"bazaar_test_{uuid.uuid4().hex[:12]}"
+        admin = create_engine(self.url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+        try:
+            with admin.connect() as connection:
+                connection.execute(text(f'CREATE DATABASE "{name}"'))
+        finally:
+            admin.dispose()
+        return make_url(self.url).set(database=name).render_as_string(hide_password=False)
+
     def remove(self) -> None:
         """Stop the server and delete its files."""
         self.stop()
@@ -524,6 +535,33 @@ def session(app: Any) -> Iterator[Any]:
     db_session = app.extensions["bazaar"].db.session_factory()
     yield db_session
     db_session.close()
+
+
+@pytest.fixture
+def app_on_private_postgres(
+    private_postgres: PrivatePostgres, token_minter: TokenMinter, service_spec: Any
+) -> Iterator[Any]:
+    """The service's app on a migrated database of a private server, which the test may stop."""
+    import importlib
+
+    from chassis import migrations
+
+    url = private_postgres.new_database()
+    if service_spec.migrations is not None:
+        migrations.upgrade(service_spec.migrations, url)
+    settings = service_spec.settings_class(
+        env="test", database_url=url, jwt_public_key=token_minter.public_pem, cache_enabled=False
+    )
+    module, _, factory = service_spec.app_factory.partition(":")
+    application = getattr(importlib.import_module(module), factory)(settings)
+    yield application
+    application.extensions["bazaar"].db.dispose()
+
+
+def assert_database_unavailable(response: Any) -> None:
+    """Assert the 503 a service answers while its database is out of reach."""
+    problem_of(response, 503, "database-unavailable")
+    assert int(response.headers["Retry-After"]) >= 1  # noqa: S101
 
 
 def problem_of(response: Any, status: int, slug: str | None = None) -> dict[str, Any]:
