@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 
 import pytest
 
-from chassis.breaker import BreakerState, CircuitBreaker
+from chassis.breaker import BreakerState, CircuitBreaker, CircuitOpen
 
 
 class FakeClock:
@@ -153,3 +154,83 @@ def test_after_closing_it_takes_fail_max_failures_to_open_again(
 
 def test_state_values_are_readable_strings() -> None:
     assert [s.value for s in BreakerState] == ["closed", "open", "half_open"]
+
+
+# -- the guard: allow, try, record; a trial never stays taken ---------------------------------
+
+
+class StoreDown(Exception):
+    """The failure the guarded call is expected to meet."""
+
+
+def half_open(breaker: CircuitBreaker, clock: FakeClock) -> None:
+    open_it(breaker)
+    clock.advance(breaker.reset_seconds)
+    assert breaker.state is BreakerState.HALF_OPEN
+
+
+def test_the_guard_records_successes_and_expected_failures(breaker: CircuitBreaker) -> None:
+    for _ in range(breaker.fail_max):
+        with pytest.raises(StoreDown), breaker.guard(failures=(StoreDown,)):
+            raise StoreDown
+    assert breaker.state is BreakerState.OPEN
+    with pytest.raises(CircuitOpen), breaker.guard(failures=(StoreDown,)):
+        pytest.fail("an open circuit let the call through")
+
+
+def test_the_guard_refuses_with_the_callers_error(breaker: CircuitBreaker) -> None:
+    open_it(breaker)
+    with pytest.raises(LookupError), breaker.guard(failures=(), refused=LookupError):
+        pytest.fail("an open circuit let the call through")
+
+
+def test_an_answer_marked_failed_counts_against_the_circuit(breaker: CircuitBreaker) -> None:
+    for _ in range(breaker.fail_max):
+        with breaker.guard(failures=()) as call:
+            call.fail()
+    assert breaker.state is BreakerState.OPEN
+
+
+def test_a_half_open_trial_raising_something_unexpected_frees_the_circuit(
+    breaker: CircuitBreaker, clock: FakeClock
+) -> None:
+    half_open(breaker, clock)
+    with pytest.raises(KeyError), breaker.guard(failures=(StoreDown,)):
+        raise KeyError("a bug, not the store")
+    # Open again for one period (the trial proved nothing), then a new trial is let through.
+    assert breaker.state is BreakerState.OPEN
+    clock.advance(breaker.reset_seconds)
+    with breaker.guard(failures=(StoreDown,)):
+        pass
+    assert breaker.state is BreakerState.CLOSED
+
+
+def test_an_unexpected_error_outside_a_trial_does_not_count(breaker: CircuitBreaker) -> None:
+    for _ in range(breaker.fail_max * 2):
+        with pytest.raises(KeyError), breaker.guard(failures=(StoreDown,)):
+            raise KeyError("a bug, not the store")
+    assert breaker.state is BreakerState.CLOSED
+
+
+def test_a_cancelled_half_open_trial_frees_the_circuit(
+    breaker: CircuitBreaker, clock: FakeClock
+) -> None:
+    half_open(breaker, clock)
+
+    async def cancel_a_trial() -> None:
+        started = asyncio.Event()
+
+        async def trial() -> None:
+            with breaker.guard(failures=(StoreDown,)):
+                started.set()
+                await asyncio.Event().wait()
+
+        task = asyncio.create_task(trial())
+        await started.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(cancel_a_trial())
+    clock.advance(breaker.reset_seconds)
+    assert breaker.allow(), "the cancelled trial still holds the circuit"

@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+import os
+import signal
+import subprocess
+import sys
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +26,13 @@ from chassis.flaskapp import create_api_app, db_session, require_role
 from chassis.idempotency import IDEMPOTENCY_KEYS, add_idempotency_table, idempotent
 from chassis.schemas import Model
 from chassis.settings import ServiceSettings
-from chassis.testing import TokenMinter, fresh_postgres_database, problem_of, rolled_back
+from chassis.testing import (
+    PrivatePostgres,
+    TokenMinter,
+    fresh_postgres_database,
+    problem_of,
+    rolled_back,
+)
 
 
 class IdemSettings(ServiceSettings):
@@ -51,10 +64,11 @@ class ChargeRead(Model):
     amount: int
 
 
-def build_app(url: str, minter: TokenMinter) -> APIFlask:
+def build_app(url: str, public_pem: str, *, pause: Callable[[str], None] | None = None) -> APIFlask:
+    """The test app; `pause(note)` runs first in the view (a request that hangs, or dies)."""
     app = create_api_app(
         __name__,
-        IdemSettings(env="test", database_url=url, jwt_public_key=minter.public_pem),
+        IdemSettings(env="test", database_url=url, jwt_public_key=public_pem),
         title="idem",
     )
     bp = APIBlueprint("charges", __name__)
@@ -65,6 +79,8 @@ def build_app(url: str, minter: TokenMinter) -> APIFlask:
     @bp.input(ChargeCreate, arg_name="body")
     @bp.output(ChargeRead, status_code=201)
     def create(body: ChargeCreate) -> Any:
+        if pause is not None:
+            pause(body.note)
         if body.note == "slow":
             threading.Event().wait(0.3)
         charge = Charge(amount=body.amount, note=body.note)
@@ -79,7 +95,7 @@ def build_app(url: str, minter: TokenMinter) -> APIFlask:
 
 @pytest.fixture
 def app(database_url: str, token_minter: TokenMinter) -> Iterator[APIFlask]:
-    application = build_app(database_url, token_minter)
+    application = build_app(database_url, token_minter.public_pem)
     with rolled_back(application):
         yield application
 
@@ -179,25 +195,143 @@ def _claim_row(app: APIFlask, key: str, locked_at: dt.datetime, body: dict[str, 
         )
 
 
-def test_a_key_in_flight_is_a_409_with_retry_after(app: APIFlask, auth: dict[str, str]) -> None:
-    _claim_row(app, "k-4", utcnow(), {"amount": 5})
-    response = app.test_client().post(
-        "/charges", json={"amount": 5}, headers={**auth, "Idempotency-Key": "k-4"}
+@pytest.fixture(params=["sqlite", "postgresql"])
+def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database of the test's own: claims are held across connections here."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'idem.db'}"
+        return
+    with fresh_postgres_database() as url:
+        yield url
+
+
+def test_a_key_in_flight_is_a_409_with_retry_after(
+    fresh_url: str, token_minter: TokenMinter, auth: dict[str, str]
+) -> None:
+    entered, release = threading.Event(), threading.Event()
+
+    def pause(note: str) -> None:
+        if note == "hold":
+            entered.set()
+            assert release.wait(10)
+
+    application = build_app(fresh_url, token_minter.public_pem, pause=pause)
+    headers = {**auth, "Idempotency-Key": "k-4"}
+    body = {"amount": 5, "note": "hold"}
+    first: list[int] = []
+    holder = threading.Thread(
+        target=lambda: first.append(
+            application.test_client().post("/charges", json=body, headers=headers).status_code
+        )
     )
-    problem_of(response, 409, "idempotency-key-in-flight")
-    assert response.headers["Retry-After"] == "1"
-    assert charges(app) == 0
+    holder.start()
+    try:
+        assert entered.wait(10)
+        response = application.test_client().post("/charges", json=body, headers=headers)
+        problem_of(response, 409, "idempotency-key-in-flight")
+        assert response.headers["Retry-After"] == "1"
+    finally:
+        release.set()
+        holder.join(10)
+    assert first == [201]
+    again = application.test_client().post("/charges", json=body, headers=headers)
+    assert again.status_code == 201
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert charges(application) == 1
+    application.extensions["bazaar"].db.dispose()
 
 
-def test_a_key_abandoned_by_a_crashed_request_is_taken_over(
+def test_a_claim_left_by_an_older_release_is_taken_over_at_once(
     app: APIFlask, auth: dict[str, str]
 ) -> None:
-    _claim_row(app, "k-5", utcnow() - dt.timedelta(minutes=5), {"amount": 5})
+    # Claims were rows with a 60 s lease; a fresh one holds nothing any more.
+    _claim_row(app, "k-5", utcnow(), {"amount": 5})
     response = app.test_client().post(
         "/charges", json={"amount": 5}, headers={**auth, "Idempotency-Key": "k-5"}
     )
     assert response.status_code == 201
     assert charges(app) == 1
+
+
+def hold_a_claim(url: str, public_pem: str, headers: dict[str, str], ready: str) -> None:
+    """Run in a child process: claim a key, say so, and hang until killed."""
+
+    def pause(note: str) -> None:
+        Path(ready).touch()
+        threading.Event().wait()
+
+    application = build_app(url, public_pem, pause=pause)
+    application.test_client().post("/charges", json={"amount": 7}, headers=headers)
+
+
+def test_a_claim_is_taken_over_within_seconds_when_its_holder_is_killed(
+    fresh_url: str, token_minter: TokenMinter, auth: dict[str, str], tmp_path: Path
+) -> None:
+    application = build_app(fresh_url, token_minter.public_pem)  # creates the tables
+    headers = {**auth, "Idempotency-Key": "k-killed"}
+    ready = tmp_path / "holding"
+    code = (
+        "import importlib.util, json, sys\n"
+        "spec = importlib.util.spec_from_file_location('idem_child', sys.argv[1])\n"
+        "module = sys.modules['idem_child'] = importlib.util.module_from_spec(spec)\n"
+        "spec.loader.exec_module(module)\n"
+        "module.hold_a_claim(sys.argv[2], sys.argv[3], json.loads(sys.argv[4]), sys.argv[5])\n"
+    )
+    child = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-c", code, __file__, fresh_url, token_minter.public_pem,
+         json.dumps(headers), str(ready)],
+        env={**os.environ, "BAZAAR_LOG_LEVEL": "WARNING"},
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while not ready.exists():
+            assert child.poll() is None, "the holder exited"
+            assert time.monotonic() < deadline, "the holder never claimed the key"
+            time.sleep(0.02)
+        client = application.test_client()
+        problem_of(client.post("/charges", json={"amount": 7}, headers=headers), 409)
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(10)
+    killed = time.monotonic()
+    statuses = []
+    while time.monotonic() - killed < 10:
+        response = client.post("/charges", json={"amount": 7}, headers=headers)
+        statuses.append(response.status_code)
+        if response.status_code != 409:
+            break
+        time.sleep(0.1)
+    waited = time.monotonic() - killed
+    assert statuses[-1] == 201, statuses
+    assert waited < 3, f"the dead holder's claim lasted {waited:.1f} s"
+    assert charges(application) == 1
+    application.extensions["bazaar"].db.dispose()
+
+
+def test_a_claim_is_released_when_the_database_restarts_mid_request(
+    private_postgres: PrivatePostgres, token_minter: TokenMinter, auth: dict[str, str]
+) -> None:
+    url = private_postgres.new_database()
+    stopped: list[bool] = []
+
+    def pause(note: str) -> None:
+        if note == "outage" and not stopped:
+            # The server goes away under the request: its writes, its rollback and any
+            # clean-up that needs the database all fail.
+            stopped.append(True)
+            private_postgres.stop()
+
+    application = build_app(url, token_minter.public_pem, pause=pause)
+    headers = {**auth, "Idempotency-Key": "k-outage"}
+    client = application.test_client()
+    body = {"amount": 3, "note": "outage"}
+    first = client.post("/charges", json=body, headers=headers)
+    assert first.status_code >= 500
+    private_postgres.start()
+    retried = client.post("/charges", json=body, headers=headers)
+    assert retried.status_code == 201, retried.get_json()
+    assert charges(application) == 1
+    application.extensions["bazaar"].db.dispose()
 
 
 def test_the_header_is_in_the_openapi_document(app: APIFlask) -> None:
@@ -213,7 +347,7 @@ def test_twenty_concurrent_requests_with_one_key_act_once_on_postgresql(
     token_minter: TokenMinter,
 ) -> None:
     with fresh_postgres_database() as url:
-        application = build_app(url, token_minter)
+        application = build_app(url, token_minter.public_pem)
         auth = token_minter.auth("buyer-1", roles=("customer",))
         headers = {**auth, "Idempotency-Key": "together"}
         statuses: list[int] = []

@@ -30,7 +30,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from chassis import faults
-from chassis.breaker import BreakerState, CircuitBreaker
+from chassis.breaker import BreakerState, CircuitBreaker, CircuitOpen
 from chassis.logging import get_logger
 from chassis.settings import ServiceSettings
 
@@ -289,20 +289,22 @@ class Cache:
     # -- backend calls, each guarded by the breaker -------------------------------------
 
     def _guarded(self, operation: Callable[[CacheBackend], Any]) -> Any:
-        if self.backend is None or not self.breaker.allow():
-            raise CacheUnavailable("cache disabled or circuit open")
+        if self.backend is None:
+            raise CacheUnavailable("cache disabled")
+        backend = self.backend
         try:
             if faults.active("cache_unavailable"):
                 raise CacheUnavailable("fault flag cache_unavailable is on")
-            result = operation(self.backend)
+            with self.breaker.guard(failures=(CacheUnavailable,)):
+                result = operation(backend)
+        except CircuitOpen as exc:
+            raise CacheUnavailable("circuit open") from exc
         except CacheUnavailable as exc:
-            self.breaker.failure()
             CACHE_ERRORS.labels(self.service, self.owner).inc()
             if self.breaker.state is not BreakerState.CLOSED and not self._was_down:
                 self._was_down = True
                 log.warning("cache unavailable; serving from the source", error=str(exc))
             raise
-        self.breaker.success()
         if self._was_down:
             self._was_down = False
             log.info("cache available again")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import select
+import sqlite3
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,11 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, DateTime, Engine, MetaData, create_engine, event, text
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
+
+from chassis.errors import ServiceUnavailable
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -30,6 +34,56 @@ NAMING_CONVENTION = {
 WRITE_OPTION = "bazaar_writes"
 # Execution option: plan this statement for the values it runs with, every time.
 PLAN_WITH_VALUES = "bazaar_plan_with_values"
+
+
+# How long a client should wait before retrying while the database is unreachable: a
+# restart or a failover takes a few seconds, and the pool reconnects on the next checkout.
+DATABASE_RETRY_AFTER = "1"
+# SQLite's errors are all OperationalError; only these say "not now" rather than "a bug".
+_SQLITE_BUSY = ("database is locked", "database table is locked", "disk i/o error")
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    """The database cannot be reached or used right now; retrying later may work."""
+
+    slug, title = "database-unavailable", "Database unavailable"
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(
+            detail or "The database is unavailable; retry shortly.",
+            headers={"Retry-After": DATABASE_RETRY_AFTER},
+        )
+
+
+def database_unavailable(error: BaseException) -> bool:
+    """Whether `error`, or an error it was raised from, means the database is out of reach.
+
+    Lost or refused connections, a server shutting down, an exhausted pool or a busy SQLite
+    file: a 503 to retry, where a bad statement or a broken constraint stays a bug (500).
+    """
+    seen: BaseException | None = error
+    for _ in range(8):  # the rollback of a failed request raises from the first failure
+        if seen is None:
+            return False
+        if _out_of_reach(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _out_of_reach(error: BaseException) -> bool:
+    if isinstance(error, DisconnectionError | sa_exc.TimeoutError):
+        return True
+    if isinstance(error, sa_exc.DBAPIError):
+        if error.connection_invalidated:
+            return True
+        original = error.orig
+        if isinstance(original, sqlite3.OperationalError):
+            return str(original).lower().startswith(_SQLITE_BUSY)
+        # psycopg's OperationalError covers lost connections, shutdowns, too many clients,
+        # cancelled statements and serialization failures: all worth a retry.
+        return isinstance(error, sa_exc.OperationalError | sa_exc.InterfaceError)
+    return False
 
 
 def utcnow() -> dt.datetime:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import time
@@ -19,7 +20,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from chassis import faults
 from chassis.auth import Principal, TokenVerifier, bearer_token, verifier_from_settings
-from chassis.db import Database
+from chassis.db import Database, DatabaseUnavailable, database_unavailable
 from chassis.errors import (
     PROBLEM_CONTENT_TYPE,
     Forbidden,
@@ -165,6 +166,11 @@ def db_session() -> Session:
     return cast(Session, g.db_session)
 
 
+def after_session(callback: Callable[[], None]) -> None:
+    """Run `callback` once the request's session has been committed or rolled back, and closed."""
+    g.setdefault("after_session", []).append(callback)
+
+
 # -- request lifecycle -------------------------------------------------------------
 
 
@@ -213,13 +219,16 @@ def accepts(*media_types: str) -> Callable[[F], F]:
 def _finish_request(response: Response) -> Response:
     session: Session | None = g.pop("db_session", None)
     if session is not None:
-        try:
-            if response.status_code < 400:
+        if response.status_code < 400:
+            try:
                 session.commit()
-            else:
-                session.rollback()
-        finally:
-            session.close()
+            except Exception as exc:
+                if not database_unavailable(exc):
+                    _discard(session)
+                    raise
+                # The commit's outcome is unknown; an idempotent retry finds out.
+                response = _render_error(exc)
+        _discard(session)
     request_id = g.get("request_id")
     if request_id:
         response.headers[REQUEST_ID_HEADER] = request_id
@@ -243,12 +252,30 @@ def _finish_request(response: Response) -> Response:
     return response
 
 
-def _close_session(_: BaseException | None) -> None:
-    session: Session | None = g.pop("db_session", None)
-    if session is not None:
+def _discard(session: Session) -> None:
+    """Roll back and close, whatever the connection's state: the answer is already decided.
+
+    On a connection the database dropped the rollback itself fails; the server has rolled
+    the transaction back already, and the pool replaces the connection.
+    """
+    try:
         session.rollback()
         session.close()
-    set_request_id(None)
+    except Exception as exc:
+        log.warning("could not roll back the request's session", error=repr(exc))
+        with contextlib.suppress(Exception):
+            session.invalidate()
+
+
+def _close_session(_: BaseException | None) -> None:
+    session: Session | None = g.pop("db_session", None)
+    try:
+        if session is not None:
+            _discard(session)
+    finally:
+        for callback in g.pop("after_session", ()):
+            callback()
+        set_request_id(None)
 
 
 # -- errors -------------------------------------------------------------------------
@@ -279,6 +306,9 @@ def _render_error(error: Exception) -> Response:
         body = problem_body(status, detail=error.description, instance=public_path())
     else:
         original = getattr(error, "original_exception", None) or error
+        if database_unavailable(original):
+            log.warning("database unavailable", error=repr(original), path=request.path)
+            return _render_error(DatabaseUnavailable())
         log.error("unhandled error", exc_info=original, path=request.path)
         body = problem_body(500, detail="An unexpected error occurred.", instance=public_path())
     response = jsonify(body)

@@ -17,7 +17,7 @@ from typing import Any, TypeAlias
 import httpx
 import stamina
 
-from chassis.breaker import BreakerState, CircuitBreaker
+from chassis.breaker import BreakerGuard, CircuitBreaker
 from chassis.errors import BadGateway, GatewayTimeout, ServiceUnavailable
 from chassis.requestid import REQUEST_ID_HEADER, current_request_id
 
@@ -134,10 +134,16 @@ class ClientPolicy:
         safe = method.upper() in IDEMPOTENT_METHODS if retry is None else retry
         return self.attempts if safe else 1
 
-    def admit(self) -> None:
-        """Refuse the call at once while the circuit is open."""
-        if not self.breaker.allow():
-            raise ServiceUnavailable(f"{self.name} is unavailable (circuit open).")
+    def guard(self) -> BreakerGuard:
+        """The breaker around one logical call: refused at once while the circuit is open.
+
+        Transport errors, undecodable answers and 502/503/504 (retried or not) count against
+        the upstream; a call cancelled or failing locally only frees a half-open trial.
+        """
+        return self.breaker.guard(
+            failures=(httpx.HTTPError, RetryableStatus),
+            refused=lambda: ServiceUnavailable(f"{self.name} is unavailable (circuit open)."),
+        )
 
     def retrying(self, attempts: int) -> Any:
         """Stamina's retry context for one call: backoff with jitter within the budget."""
@@ -149,28 +155,6 @@ class ClientPolicy:
             wait_max=1.0,
             wait_jitter=0.1,
         )
-
-    def record(self, error: BaseException | None) -> None:
-        """Feed the breaker the outcome of one logical call."""
-        if error is None:
-            self.breaker.success()
-        elif isinstance(error, httpx.HTTPError | RetryableStatus):
-            self.breaker.failure()
-
-    def record_answer(self, response: httpx.Response) -> None:
-        """Feed the breaker an answered call: 502/503/504 count as failures even unretried."""
-        self.record(
-            RetryableStatus(response) if response.status_code in RETRYABLE_STATUSES else None
-        )
-
-    def abandon(self) -> None:
-        """A call ended without a verdict (cancelled, or a local error): free a half-open trial.
-
-        Without this the breaker would wait forever for the trial's outcome and refuse
-        every later call; counting it as a failure re-opens the circuit for one period.
-        """
-        if self.breaker.state is BreakerState.HALF_OPEN:
-            self.breaker.failure()
 
 
 def translate(name: str, error: BaseException) -> Exception:
@@ -221,24 +205,21 @@ class ServiceClient:
         headers: HeaderInput | None,
         **kwargs: Any,
     ) -> httpx.Response:
-        self.policy.admit()
         attempts = self.policy.attempts_for(method, retry=retry)
         try:
-            for attempt in self.policy.retrying(attempts):
-                with attempt:
-                    response = self._client.request(
-                        method, path, headers=self.policy.headers(headers), **kwargs
-                    )
-                    if response.status_code in RETRYABLE_STATUSES and attempts > 1:
-                        raise RetryableStatus(response)
+            with self.policy.guard() as call:
+                for attempt in self.policy.retrying(attempts):
+                    with attempt:
+                        response = self._client.request(
+                            method, path, headers=self.policy.headers(headers), **kwargs
+                        )
+                        if response.status_code in RETRYABLE_STATUSES and attempts > 1:
+                            raise RetryableStatus(response)
+                if response.status_code in RETRYABLE_STATUSES:
+                    call.fail()
         except (httpx.HTTPError, RetryableStatus) as exc:
             # Not only transport errors: an undecodable body is the upstream's fault too.
-            self.policy.record(exc)
             raise translate(self.policy.name, exc) from exc
-        except BaseException:
-            self.policy.abandon()
-            raise
-        self.policy.record_answer(response)
         return response
 
     def close(self) -> None:
@@ -275,35 +256,32 @@ class AsyncServiceClient:
         `path` may be an absolute httpx.URL (a proxy keeping the raw path and query);
         `timeout` overrides the policy's read timeout for this call.
         """
-        self.policy.admit()
         attempts = self.policy.attempts_for(method, retry=retry)
         call_timeout: httpx.Timeout | Any = httpx.USE_CLIENT_DEFAULT
         if timeout is not None:
             connect = min(timeout, self.policy.timeout.connect or timeout)
             call_timeout = httpx.Timeout(timeout, connect=connect)
         try:
-            async for attempt in self.policy.retrying(attempts):
-                with attempt:
-                    request = self._client.build_request(
-                        method,
-                        path,
-                        headers=self.policy.headers(headers),
-                        content=content,
-                        params=params,
-                        timeout=call_timeout,
-                    )
-                    response = await self._client.send(request, stream=stream)
-                    if response.status_code in RETRYABLE_STATUSES and attempts > 1:
-                        await response.aclose()
-                        raise RetryableStatus(response)
+            with self.policy.guard() as call:
+                async for attempt in self.policy.retrying(attempts):
+                    with attempt:
+                        request = self._client.build_request(
+                            method,
+                            path,
+                            headers=self.policy.headers(headers),
+                            content=content,
+                            params=params,
+                            timeout=call_timeout,
+                        )
+                        response = await self._client.send(request, stream=stream)
+                        if response.status_code in RETRYABLE_STATUSES and attempts > 1:
+                            await response.aclose()
+                            raise RetryableStatus(response)
+                if response.status_code in RETRYABLE_STATUSES:
+                    call.fail()
         except (httpx.HTTPError, RetryableStatus) as exc:
             # Not only transport errors: an undecodable body is the upstream's fault too.
-            self.policy.record(exc)
             raise translate(self.policy.name, exc) from exc
-        except BaseException:
-            self.policy.abandon()
-            raise
-        self.policy.record_answer(response)
         return response
 
     async def aclose(self) -> None:

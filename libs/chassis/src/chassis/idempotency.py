@@ -1,29 +1,42 @@
 """Idempotency keys for unsafe requests, after Stripe's: a retried POST never acts twice.
 
-The first request with a key claims it (committed at once, so concurrent twins see the
-claim), runs, and stores its response in the same transaction as its effects. A replay
-gets the stored response with `Idempotent-Replayed: true`; the same key with another body
-is a 422; the same key while the first is still running is a 409. Responses of 400 and
-above are not stored, so a client can correct the request and retry with the same key.
+The first request with a key claims it, runs, and stores its response in the same
+transaction as its effects. A replay gets the stored response with `Idempotent-Replayed:
+true`; the same key with another body is a 422; the same key while the first is still
+running is a 409. Responses of 400 and above are not stored, so a client can correct the
+request and retry with the same key.
+
+A claim is a lock held by the live request, never a row with a lease (ADR 0016): on
+PostgreSQL a transaction-level advisory lock taken in the request's own transaction, on
+SQLite a byte-range lock on a file beside the database. Whatever ends the request (an
+answer, an exception, a rollback that fails on a dead connection, the process being killed,
+the database restarting) ends the lock, and a retry takes the key over at once.
 """
 
 from __future__ import annotations
 
-import datetime as dt
+import errno
+import fcntl
+import functools
 import hashlib
 import json
+import os
+import tempfile
+import threading
 from collections.abc import Callable
 from functools import wraps
+from pathlib import Path
 from typing import Any, TypeVar, cast
 
 import sqlalchemy as sa
 from flask import Response, make_response, request
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from chassis.db import Database, UTCDateTime, utcnow
 from chassis.errors import BadRequest, Conflict, ValidationFailed
+from chassis.flaskapp import after_session, current_principal, db_session, service
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -124,80 +137,140 @@ def _replay(row: Any) -> Response:
     return response
 
 
-def _claim(db: Database, scope: str, key: str, fingerprint: str, stale_after: float) -> Any:
-    """Claim the key (None) or return the stored row of a finished twin; raise otherwise."""
+def _lock_id(scope: str, key: str) -> int:
+    """A signed 64-bit number naming the claim (what PostgreSQL's advisory locks take)."""
+    digest = hashlib.sha256(f"{scope}\n{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+class _FileClaims:
+    """Claims on SQLite, held across processes: one byte of a lock file per claim.
+
+    POSIX record locks belong to a process (the kernel drops them when it dies) and every
+    thread shares them, so threads are told apart by the set of claims held here. The file
+    is never closed: closing any descriptor of it would drop all of this process's locks.
+    """
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        self._held: set[int] = set()
+        self._lock = threading.Lock()
+
+    def take(self, lock_id: int) -> bool:
+        """Claim `lock_id` unless a live request, here or in another process, holds it."""
+        offset = lock_id & _OFFSET_MASK
+        with self._lock:
+            if offset in self._held:
+                return False
+            try:
+                fcntl.lockf(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, offset)
+            except OSError as exc:
+                if exc.errno in (errno.EACCES, errno.EAGAIN):
+                    return False
+                raise
+            self._held.add(offset)
+            return True
+
+    def release(self, lock_id: int) -> None:
+        """Give the claim back."""
+        offset = lock_id & _OFFSET_MASK
+        with self._lock:
+            if offset in self._held:
+                fcntl.lockf(self._fd, fcntl.LOCK_UN, 1, offset)
+                self._held.discard(offset)
+
+
+# Byte offsets must be non-negative off_t values; 62 bits keep collisions out of reach.
+_OFFSET_MASK = (1 << 62) - 1
+_file_claims: dict[tuple[int, str], _FileClaims] = {}
+_file_claims_lock = threading.Lock()
+
+
+def _claims_file(db: Database) -> _FileClaims:
+    """This process's claims for `db` (a forked child gets its own: locks are per process)."""
+    database = make_url(db.url).database or ""
+    path = (
+        Path(database + ".claims")
+        if database not in ("", ":memory:")
+        else Path(tempfile.gettempdir()) / f"bazaar-claims-{os.getpid()}-{id(db)}"
+    )
+    slot = (os.getpid(), str(path))
+    with _file_claims_lock:
+        claims = _file_claims.get(slot)
+        if claims is None:
+            claims = _file_claims[slot] = _FileClaims(path)
+        return claims
+
+
+def _take(db: Database, session: Session, lock_id: int) -> Callable[[], None] | None:
+    """Claim the key for this request; a release to run after its session ends, or None.
+
+    On PostgreSQL the lock lives in the request's transaction, so its commit or rollback,
+    or the connection dying, releases it: the release returned does nothing.
+    """
+    if db.dialect == "postgresql":
+        taken = session.execute(sa.select(sa.func.pg_try_advisory_xact_lock(lock_id))).scalar_one()
+        return _nothing if taken else None
+    claims = _claims_file(db)
+    if not claims.take(lock_id):
+        return None
+    return functools.partial(claims.release, lock_id)
+
+
+def _nothing() -> None:
+    """The release of a claim that ends with its transaction."""
+
+
+def _stored(session: Session, scope: str, key: str) -> Any:
+    """The finished twin's row, if there is one."""
     table = IDEMPOTENCY_KEYS
-    now = utcnow()
-    values = {
-        "scope": scope,
-        "key": key,
-        "fingerprint": fingerprint,
-        "state": "in_flight",
-        "created_at": now,
-        "locked_at": now,
-    }
-    with db.session() as session:
-        if _insert_new(session, values):
-            return None
-        where = sa.and_(table.c.scope == scope, table.c.key == key)
-        row = session.execute(sa.select(table).where(where)).one()
+    return session.execute(
+        sa.select(table).where(table.c.scope == scope, table.c.key == key, table.c.state == "done")
+    ).first()
+
+
+def _claim(db: Database, session: Session, scope: str, key: str, fingerprint: str) -> Any:
+    """Claim the key (None) or return the stored row of a finished twin; raise otherwise."""
+    release = _take(db, session, _lock_id(scope, key))
+    if release is not None:
+        # Released only once the request's session has committed its answer, or rolled back.
+        after_session(release)
+        # Read after the lock: a twin that held it has committed by now, its row is visible.
+        row = _stored(session, scope, key)
+    else:
+        # A live twin holds the key; it may have answered already. A plain read, so SQLite's
+        # write lock (the twin's) is not waited for.
+        with db.session_factory() as reader:
+            row = _stored(reader, scope, key)
+    if row is not None:
         if row.fingerprint != fingerprint:
             raise IdempotencyKeyReused(
                 f"This {HEADER} was used for a different request; use a new key."
             )
-        if row.state == "done":
-            return row
-        if row.locked_at < now - dt.timedelta(seconds=stale_after):
-            # The first attempt died without an answer: let this one take over, once.
-            taken = session.execute(
-                sa.update(table)
-                .where(where, table.c.state == "in_flight", table.c.locked_at == row.locked_at)
-                .values(locked_at=now)
-            )
-            if taken.rowcount == 1:  # type: ignore[attr-defined]
-                return None
+        return row
+    if release is None:
         raise IdempotencyKeyInFlight(
             f"A request with this {HEADER} is still being processed; retry shortly.",
             headers={"Retry-After": "1"},
         )
+    return None
 
 
-def _insert_new(session: Session, values: dict[str, Any]) -> bool:
-    """Insert the claim; False when the key is taken (a twin ran, or runs)."""
-    table = IDEMPOTENCY_KEYS
-    dialect = session.get_bind().dialect.name
-    if dialect in ("postgresql", "sqlite"):
-        # One statement instead of savepoint, insert, release, on every checkout.
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        stmt = insert(table).values(**values)
-        stmt = stmt.on_conflict_do_nothing(index_elements=["scope", "key"])
-        return session.execute(stmt.returning(table.c.key)).first() is not None
-    try:
-        with session.begin_nested():
-            session.execute(sa.insert(table).values(**values))
-    except IntegrityError:
-        return False
-    return True
+def _store(session: Session, values: dict[str, Any]) -> None:
+    """Store the answer; a row left `in_flight` by an older release is overwritten."""
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    stmt = insert(IDEMPOTENCY_KEYS).values(**values)
+    updated = {name: stmt.excluded[name] for name in values if name not in ("scope", "key")}
+    session.execute(stmt.on_conflict_do_update(index_elements=["scope", "key"], set_=updated))
 
 
-def _release(db: Database, scope: str, key: str) -> None:
-    with db.session() as session:
-        session.execute(
-            sa.delete(IDEMPOTENCY_KEYS).where(
-                IDEMPOTENCY_KEYS.c.scope == scope,
-                IDEMPOTENCY_KEYS.c.key == key,
-                IDEMPOTENCY_KEYS.c.state == "in_flight",
-            )
-        )
-
-
-def idempotent(*, stale_after: float = 60.0) -> Callable[[F], F]:
+def idempotent() -> Callable[[F], F]:
     """Make a view safe to retry with an `Idempotency-Key` header (required).
 
     Place it under the auth decorators (keys are scoped per caller) and above
     `@bp.input` / `@bp.output`.
     """
-    from chassis.flaskapp import current_principal, db_session, service
 
     def decorate(view: F) -> F:
         @wraps(view)
@@ -206,31 +279,31 @@ def idempotent(*, stale_after: float = 60.0) -> Callable[[F], F]:
             principal = current_principal()
             owner = principal.subject if principal is not None else "anonymous"
             scope = f"{owner}:{request.endpoint}"[:200]
-            db = service().db
-            stored = _claim(db, scope, key, _fingerprint(), stale_after)
+            fingerprint = _fingerprint()
+            session = db_session()
+            stored = _claim(service().db, session, scope, key, fingerprint)
             if stored is not None:
                 return _replay(stored)
-            try:
-                response = make_response(view(*args, **kwargs))
-            except BaseException:
-                # Roll back first: on SQLite the request's write lock would block the release.
-                db_session().rollback()
-                _release(db, scope, key)
-                raise
+            # On an exception or an error answer the chassis rolls the session back, which
+            # stores nothing, and the claim ends with it.
+            response = make_response(view(*args, **kwargs))
             if response.status_code >= 400:
-                db_session().rollback()
-                _release(db, scope, key)
                 return response
+            now = utcnow()
             headers = {h: response.headers[h] for h in _KEPT_HEADERS if h in response.headers}
-            db_session().execute(
-                sa.update(IDEMPOTENCY_KEYS)
-                .where(IDEMPOTENCY_KEYS.c.scope == scope, IDEMPOTENCY_KEYS.c.key == key)
-                .values(
-                    state="done",
-                    status_code=response.status_code,
-                    body=response.get_data(as_text=True),
-                    headers=json.dumps(headers),
-                )
+            _store(
+                session,
+                {
+                    "scope": scope,
+                    "key": key,
+                    "fingerprint": fingerprint,
+                    "state": "done",
+                    "status_code": response.status_code,
+                    "body": response.get_data(as_text=True),
+                    "headers": json.dumps(headers),
+                    "created_at": now,
+                    "locked_at": now,
+                },
             )
             return response
 

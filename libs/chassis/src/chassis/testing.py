@@ -5,10 +5,12 @@ Loaded as a plugin (`-p chassis.testing` in the root pytest options).
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import shutil
 import subprocess
+import tempfile
 import threading
 import time
 import uuid
@@ -348,6 +350,95 @@ def frozen_address() -> Iterator[tuple[str, int]]:
         yield str(host), int(port)
 
 
+class PrivatePostgres:
+    """A PostgreSQL server of the test's own (initdb + pg_ctl), so a test may stop and restart it.
+
+    The shared server is never touched; this one lives in a temporary directory on a free port.
+    As root (a container), the server runs as the `postgres` user, since PostgreSQL refuses root.
+    """
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+        self._dir: str | None = None
+
+    @staticmethod
+    def _binary(name: str) -> str:
+        found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+        binary = found[-1] if found else shutil.which(name)
+        if binary is None:
+            backend_missing(name, "Install PostgreSQL's server (apt-get install postgresql).")
+        return binary
+
+    def _run(self, *args: str) -> None:
+        as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        subprocess.run(  # noqa: S603
+            [*as_postgres, *args], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+
+    @property
+    def running(self) -> bool:
+        """Whether the server was started and not stopped since."""
+        return self._dir is not None and os.path.exists(os.path.join(self._dir, "postmaster.pid"))
+
+    def start(self) -> None:
+        """Create the cluster the first time, then start the server and wait until it answers."""
+        if self._dir is None:
+            self._dir = tempfile.mkdtemp(prefix="bazaar-pg-")
+            if os.geteuid() == 0:
+                shutil.chown(self._dir, "postgres", "postgres")
+            self._run(self._binary("initdb"), "-D", self._dir, "-U", "postgres",
+                      "--auth=trust", "--no-sync", "-E", "UTF8")  # fmt: skip
+        options = (
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self._dir} -c fsync=off"
+            " -c shared_buffers=16MB -c max_connections=60"
+        )
+        self._run(self._binary("pg_ctl"), "-D", self._dir, "-o", options, "-w", "-s", "start")
+
+    def stop(self) -> None:
+        """Stop at once, as a crash or a failover does (no clean shutdown, clients cut off)."""
+        if self._dir is not None and self.running:
+            self._run(self._binary("pg_ctl"), "-D", self._dir, "-m", "immediate", "-w", "-s",
+                      "stop")  # fmt: skip
+
+    def new_database(self) -> str:
+        """Create an empty database on this server; its URL."""
+        name = f"bazaar_test_{uuid.uuid4().hex[:12]}"
+        admin = create_engine(self.url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+        try:
+            with admin.connect() as connection:
+                connection.execute(text(f'CREATE DATABASE "{name}"'))
+        finally:
+            admin.dispose()
+        return make_url(self.url).set(database=name).render_as_string(hide_password=False)
+
+    def remove(self) -> None:
+        """Stop the server and delete its files."""
+        self.stop()
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None
+
+
+@pytest.fixture(scope="session")
+def _private_postgres_server() -> Iterator[PrivatePostgres]:
+    server = PrivatePostgres(free_port())
+    try:
+        yield server
+    finally:
+        server.remove()
+
+
+@pytest.fixture
+def private_postgres(_private_postgres_server: PrivatePostgres) -> Iterator[PrivatePostgres]:
+    """A running private PostgreSQL (one per test session); started again if a test stopped it."""
+    if not _private_postgres_server.running:
+        _private_postgres_server.start()
+    yield _private_postgres_server
+    if not _private_postgres_server.running:
+        _private_postgres_server.start()
+
+
 def table_names(url: str) -> set[str]:
     """The tables a database has now."""
     from sqlalchemy import inspect
@@ -463,6 +554,33 @@ def session(app: Any) -> Iterator[Any]:
     db_session = app.extensions["bazaar"].db.session_factory()
     yield db_session
     db_session.close()
+
+
+@pytest.fixture
+def app_on_private_postgres(
+    private_postgres: PrivatePostgres, token_minter: TokenMinter, service_spec: Any
+) -> Iterator[Any]:
+    """The service's app on a migrated database of a private server, which the test may stop."""
+    import importlib
+
+    from chassis import migrations
+
+    url = private_postgres.new_database()
+    if service_spec.migrations is not None:
+        migrations.upgrade(service_spec.migrations, url)
+    settings = service_spec.settings_class(
+        env="test", database_url=url, jwt_public_key=token_minter.public_pem, cache_enabled=False
+    )
+    module, _, factory = service_spec.app_factory.partition(":")
+    application = getattr(importlib.import_module(module), factory)(settings)
+    yield application
+    application.extensions["bazaar"].db.dispose()
+
+
+def assert_database_unavailable(response: Any) -> None:
+    """Assert the 503 a service answers while its database is out of reach."""
+    problem_of(response, 503, "database-unavailable")
+    assert int(response.headers["Retry-After"]) >= 1  # noqa: S101
 
 
 def problem_of(response: Any, status: int, slug: str | None = None) -> dict[str, Any]:

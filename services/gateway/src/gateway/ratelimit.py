@@ -17,7 +17,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from chassis.auth import Principal
-from chassis.breaker import CircuitBreaker
+from chassis.breaker import CircuitBreaker, CircuitOpen
 from chassis.errors import ProblemError, ServiceUnavailable
 from chassis.logging import get_logger
 from chassis.metrics import DEGRADED
@@ -181,27 +181,26 @@ class RateLimiter:
             raise RuntimeError("the rate limiter is not open; run the app's lifespan")
         route = public_route(method, path) if method in self._strict_methods else ""
         applied = self.limits_for(route, client_key(client), principal)
-        if not self.breaker.allow():
-            self._store_down(upstream)
-            return None
         quotas: list[Quota] = []
         try:
-            # One after another, stopping at a refusal, so a refused call uses up nothing
-            # more; only the strict routes have more than one limit to pay.
-            for item, ids in applied:
-                allowed, window = await store.hit(
-                    self._key(item, ids), item.amount, item.get_expiry()
-                )
-                quota = _quota(item, window)
-                if not allowed:
-                    break
-                quotas.append(quota)
+            with self.breaker.guard(failures=self._store_errors):
+                # One after another, stopping at a refusal, so a refused call uses up nothing
+                # more; only the strict routes have more than one limit to pay.
+                for item, ids in applied:
+                    allowed, window = await store.hit(
+                        self._key(item, ids), item.amount, item.get_expiry()
+                    )
+                    quota = _quota(item, window)
+                    if not allowed:
+                        break
+                    quotas.append(quota)
+        except CircuitOpen:
+            self._store_down(upstream)
+            return None
         except self._store_errors as exc:
-            self.breaker.failure()
             log.warning("rate-limit store failed", error=type(exc).__name__, detail=str(exc))
             self._store_down(upstream)
             return None
-        self.breaker.success()
         if len(quotas) < len(applied):
             retry_after = max(1, quota.reset_after)
             raise TooManyRequests(

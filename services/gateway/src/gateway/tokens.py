@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from starlette.concurrency import run_in_threadpool
 
 from chassis.auth import Principal, TokenVerifier, bearer_token, verifier_from_settings
-from chassis.breaker import CircuitBreaker
+from chassis.breaker import CircuitBreaker, CircuitOpen
 from chassis.errors import BadRequest, Unauthorized
 from chassis.revocation import (
     RevocationList,
@@ -38,23 +38,20 @@ class GuardedRevocationList:
 
     def is_revoked(self, jti: str) -> bool:
         """Ask the store unless its circuit is open; raise RevocationUnavailable when down."""
-        if not self.breaker.allow():
-            raise RevocationUnavailable("the revocation store's circuit is open")
         try:
-            revoked = self.inner.is_revoked(jti)
-        except RevocationListLost:
-            # The store answered (it lost its data, auth refills it within a second): a
-            # healthy store, not a failure to count, or the breaker would outlast the refill.
-            self.breaker.success()
-            raise
-        except RevocationUnavailable:
-            self.breaker.failure()
-            raise
+            with self.breaker.guard(failures=(RevocationUnavailable, sqlite3.Error)):
+                try:
+                    return self.inner.is_revoked(jti)
+                except RevocationListLost as exc:
+                    # The store answered (it lost its data, auth refills it within a second):
+                    # a healthy store, so the guard records a success, or the breaker would
+                    # outlast the refill.
+                    lost = exc
+            raise lost
+        except CircuitOpen as exc:
+            raise RevocationUnavailable("the revocation store's circuit is open") from exc
         except sqlite3.Error as exc:  # the local list raises these as they come (a locked file)
-            self.breaker.failure()
             raise RevocationUnavailable(str(exc)) from exc
-        self.breaker.success()
-        return revoked
 
 
 def edge_verifier(

@@ -70,6 +70,11 @@ class OutboxRelay:
             self._producer = Producer(channel, exchange=self.topology.events_exchange)
         return self._producer
 
+    @property
+    def listening(self) -> bool:
+        """Whether a LISTEN connection is up, so a commit wakes the relay at once."""
+        return self._listening.is_set()
+
     def wake(self) -> None:
         """Look at the outbox now instead of at the next poll (thread-safe)."""
         self._wake.set()
@@ -193,8 +198,10 @@ class OutboxRelay:
     def _listen_once(self, stop: threading.Event) -> None:
         # A connection of its own, taken out of the pool: it sits in LISTEN for good.
         pooled = self.db.engine.raw_connection()
-        pooled.detach()
+        # Taken before detaching: a detached proxy forgets its record, and with it the driver
+        # connection (it would read None, and the listener would never start).
         connection: Any = pooled.driver_connection
+        pooled.detach()
         try:
             connection.autocommit = True
             connection.execute(f"LISTEN {NOTIFY_CHANNEL}")
@@ -210,4 +217,4 @@ class OutboxRelay:
         finally:
             self._listening.clear()
             with contextlib.suppress(Exception):
-                pooled.close()
+                connection.close()
