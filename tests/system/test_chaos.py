@@ -54,7 +54,7 @@ SHOPPERS = 4
 STOCK = 10_000  # never sold out: every order placed must end CONFIRMED
 RECOVERY = 5.0  # every retried request answered within this long after a fault ends
 FRESHNESS = 2.0  # no anonymous read older than this once Redis is back
-AFTER = RECOVERY + 1.0  # shoppers go on this long after a fault, to see the recovery
+STEADY = 1.0  # shoppers go on this long once every request caught by the fault is answered
 GIVE_UP = 20.0  # a client stops retrying one request after this long (bounded loops)
 SETTLE = 30.0  # every order final within this long after the shoppers stop
 # What a client retries with the same request (and key): "busy, try again".
@@ -89,6 +89,7 @@ class Operation:
     first: float
     calls: list[Call] = field(default_factory=list)
     answered: float | None = None
+    given_up: bool = False  # a wrong answer, or no good one in time
     body: dict[str, Any] = field(default_factory=dict)
 
 
@@ -161,7 +162,28 @@ class Shopping:
             yield
         finally:
             self.fault_ended = self.clock.now()
-        time.sleep(AFTER)
+        # Until every request sent before the end is answered (or past its time), then a
+        # moment of plain shopping: the platform is back, not just these requests.
+        until = self.fault_ended + RECOVERY + 1.0
+        while self.clock.now() < until and self._caught_by_the_fault():
+            time.sleep(0.05)
+        time.sleep(STEADY)
+
+    def _caught_by_the_fault(self) -> bool:
+        """Whether a request sent before the fault ended is still waiting for its answer."""
+        assert self.fault_ended is not None
+        with self._lock:
+            return any(
+                op.answered is None and op.first <= self.fault_ended and not op.given_up
+                for op in self.operations
+            )
+
+    def _give_up_at(self, operation: Operation) -> float:
+        """When a client stops retrying: GIVE_UP after its first try, and never much later
+        than the 5 s it may take after the fault's end (a failure by then anyway)."""
+        if self.fault_ended is None:
+            return operation.first + GIVE_UP
+        return min(operation.first + GIVE_UP, max(operation.first, self.fault_ended) + RECOVERY + 2)
 
     def _shop(self, customer: Customer) -> None:
         gateway = self.chaos.platform.gateway
@@ -191,9 +213,11 @@ class Shopping:
         with self._lock:
             self.operations.append(operation)
         while True:
-            self._sending[threading.get_ident()] = (what, self.clock.now())
+            with self._lock:
+                self._sending[threading.get_ident()] = (what, self.clock.now())
             call, body = send(self.clock, what, request)
-            del self._sending[threading.get_ident()]
+            with self._lock:
+                del self._sending[threading.get_ident()]
             operation.calls.append(call)
             if call.status in ok:
                 operation.answered, operation.body = call.ended, body
@@ -203,7 +227,8 @@ class Shopping:
                 or call.status in RETRYABLE
                 or (call.status == 409 and call.detail == IN_FLIGHT)
             )
-            if not retry or self.clock.now() - operation.first > GIVE_UP:
+            if not retry or self.clock.now() > self._give_up_at(operation):
+                operation.given_up = True
                 return operation
             wait = call.retry_after
             time.sleep(min(float(wait), 1.0) if wait and wait.isdigit() else 0.2)
@@ -213,7 +238,9 @@ class Shopping:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             now = self.clock.now()
-            if any(w == what and now - t >= for_at_least for w, t in self._sending.values()):
+            with self._lock:
+                sending = list(self._sending.values())
+            if any(w == what and now - t >= for_at_least for w, t in sending):
                 return
             time.sleep(0.002)
         raise AssertionError(f"no {what} request on its way for 10s")
@@ -646,7 +673,6 @@ def test_redis_loses_its_data(chaos: Chaos) -> None:
 def test_the_broker_restarts(chaos: Chaos) -> None:
     run, stock = shopping(chaos)
     with run, run.fault():
-        chaos.rabbitmq.stop_app()
-        time.sleep(2.0)
+        chaos.rabbitmq.stop_app()  # down until started again: a few seconds
         chaos.rabbitmq.start_app()
     assert_sound(chaos, run, stock)
