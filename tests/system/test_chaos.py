@@ -30,6 +30,7 @@ import httpx
 import pytest
 
 from chassis.registry import free_port
+from chassis.settings import ServiceSettings
 from chassis.testing import PrivateRedis
 
 from .conftest import SERVICES_WITH_DATABASES, Platform, launch
@@ -415,6 +416,9 @@ def chaos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chaos]:
             # One client address sends every request: the limits are for people.
             "BAZAAR_GATEWAY_RATE_LIMITS_ENABLED": "false",
             "BAZAAR_EVENTS_CONCURRENCY": "2",
+            # Web threads as shipped, not the system tests' 4: how many a frozen neighbour
+            # may hold is measured against them.
+            "BAZAAR_THREADS": str(ServiceSettings.model_fields["threads"].default),
         }
         for service in SERVICES_WITH_DATABASES:
             env[f"BAZAAR_{service.upper()}_DATABASE_URL"] = postgres.database(f"bazaar_{service}")
