@@ -52,6 +52,9 @@ from .shop import (
 pytestmark = pytest.mark.system
 
 SHOPPERS = 4
+# For the frozen neighbour: more shoppers than a service has web threads (8), as on a busy
+# day, so that threads waiting on the neighbour could starve the service.
+CROWD = 12
 STOCK = 10_000  # never sold out: every order placed must end CONFIRMED
 RECOVERY = 5.0  # every retried request answered within this long after a fault ends
 FRESHNESS = 2.0  # no anonymous read older than this once Redis is back
@@ -431,8 +434,8 @@ def chaos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chaos]:
         visitor = Visitor(platform, clock, watched, word)
         visitor.start()
         stack.callback(visitor.stop)
-        with ThreadPoolExecutor(SHOPPERS) as pool:
-            customers = list(pool.map(lambda _: new_customer(platform), range(SHOPPERS)))
+        with ThreadPoolExecutor(4) as pool:
+            customers = list(pool.map(lambda _: new_customer(platform), range(CROWD)))
         yield Chaos(platform, postgres, redis, rabbitmq, customers, admin, visitor, clock)
 
 
@@ -541,14 +544,16 @@ def payment_problems(platform: Platform, confirmed: set[str]) -> dict[str, list[
     return problems
 
 
-def shopping(chaos: Chaos, product: int | None = None) -> tuple[Shopping, int]:
+def shopping(
+    chaos: Chaos, product: int | None = None, shoppers: int = SHOPPERS
+) -> tuple[Shopping, int]:
     """Shoppers for a product of the test's own (or `product`), once the platform is ready."""
     chaos.wait_ready()
     for customer in chaos.customers:  # a checkout the last fault left undone
         empty_cart(chaos.platform, customer)
     if product is None:
         product = new_product(chaos.platform, chaos.admin, STOCK)
-    return Shopping(chaos, product, chaos.customers), STOCK
+    return Shopping(chaos, product, chaos.customers[:shoppers]), STOCK
 
 
 def wait_until(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
@@ -613,7 +618,7 @@ def worker_pid_or_none(platform: Platform, service: str) -> int | None:
 
 
 def test_catalog_frozen_for_three_seconds(chaos: Chaos) -> None:
-    run, stock = shopping(chaos)
+    run, stock = shopping(chaos, shoppers=CROWD)
     orders = service_url(chaos.platform, "orders")
     probes: list[Call] = []
     with run, run.fault():
