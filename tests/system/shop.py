@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from subprocess import Popen
@@ -99,13 +100,15 @@ def admin_headers(platform: Platform) -> dict[str, str]:
     return token(service_url(platform, "auth"), "admin@bazaar.test", "demo-admin-password")
 
 
-def new_product(platform: Platform, admin: dict[str, str], stock: int) -> int:
+def new_product(
+    platform: Platform, admin: dict[str, str], stock: int, name: str = "System Test Lamp"
+) -> int:
     """A product of our own with `stock` units, so tests never share stock."""
     suffix = uuid.uuid4().hex[:10]
     body = {
         "sku": "SYS-" + suffix.upper(),
         "slug": "system-test-lamp-" + suffix,
-        "name": "System Test Lamp",
+        "name": name,
         "price": {"amount": 2500, "currency": "EUR"},
         "category": "home",
         "stock": stock,
@@ -147,6 +150,18 @@ def fill_cart(platform: Platform, customer: Customer, product_id: int, quantity:
         timeout=TIMEOUT,
     )
     assert response.status_code == 200, response.text
+
+
+def empty_cart(platform: Platform, customer: Customer) -> None:
+    """Take every product out of the customer's cart."""
+    cart = httpx.get(
+        f"{platform.gateway}/api/orders/cart", headers=customer.headers, timeout=TIMEOUT
+    )
+    assert cart.status_code == 200, cart.text
+    for item in cart.json()["items"]:
+        url = f"{platform.gateway}/api/orders/cart/items/{item['product_id']}"
+        removed = httpx.delete(url, headers=customer.headers, timeout=TIMEOUT)
+        assert removed.status_code == 204, removed.text
 
 
 def checkout(
@@ -194,6 +209,27 @@ def worker_pid(platform: Platform, service: str) -> int:
     title when forked) ends with `events worker <service>`.
     """
     wanted = ["events", "worker", service]
+    for pid, args in children(platform.process.pid):
+        if args[-3:] == wanted:
+            return pid
+    raise AssertionError(f"no {service} worker found for {platform.env['BAZAAR_DATA_DIR']}")
+
+
+def server_pids(platform: Platform, service: str) -> tuple[int, list[int]]:
+    """The gunicorn master of a service under `bazaar up`, and its web workers' pids.
+
+    The master is the child of `bazaar up` serving the service's app: its process title
+    (`gunicorn: master [<app>()]`) or its command line names the app factory.
+    """
+    app = discover()[service].app_factory + "()"
+    for pid, args in children(platform.process.pid):
+        if app in args or f"[{app}]" in args:
+            return pid, [worker for worker, _ in children(pid)]
+    raise AssertionError(f"no {service} server found for {platform.env['BAZAAR_DATA_DIR']}")
+
+
+def children(parent: int) -> Iterator[tuple[int, list[str]]]:
+    """Each live child of a process, with its command line (or process title) in words."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -202,11 +238,10 @@ def worker_pid(platform: Platform, service: str) -> int:
             argv = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        parent = int(stat.rsplit(")", 1)[1].split()[1])
-        args = [w for a in argv if a for w in a.decode(errors="replace").split()]
-        if parent == platform.process.pid and args[-3:] == wanted:
-            return int(entry.name)
-    raise AssertionError(f"no {service} worker found for {platform.env['BAZAAR_DATA_DIR']}")
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[1]) == parent and fields[0] != "Z":
+            words = [w for a in argv if a for w in a.decode(errors="replace").split()]
+            yield int(entry.name), words
 
 
 def process_alive(pid: int) -> bool:
