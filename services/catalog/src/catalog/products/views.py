@@ -76,6 +76,7 @@ def list_products(query: ProductQuery) -> ProductPage:
             max_price=query.max_price,
             in_stock=query.in_stock,
             q=query.q,
+            ids=query.id_list(),
         ),
         sort=query.sort,
         cursor=query.cursor,
