@@ -15,12 +15,14 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from chassis.db import (
     PLAN_WITH_VALUES,
     Database,
+    ReadOnlySession,
     TimestampMixin,
     UTCDateTime,
     create_db_engine,
     service_metadata,
     utcnow,
 )
+from chassis.testing import count_queries
 
 
 class Base(DeclarativeBase):
@@ -116,6 +118,28 @@ def test_bind_to_joins_an_outer_transaction_that_can_be_rolled_back(db: Database
 
     outer.rollback()
     connection.close()
+
+    assert names(db) == []
+
+
+def test_a_read_session_reads_without_a_transaction_on_postgresql(db: Database) -> None:
+    with db.session() as session:
+        session.add(Event(name="seen"))
+    with count_queries(db.read_engine) as queries, db.read_session_factory() as session:
+        assert list(session.scalars(select(Event.name))) == ["seen"]
+        driver = session.connection().connection.driver_connection
+        session.commit()
+    assert queries.count == 1
+    # SQLite keeps its deferred BEGIN: in-process, it costs no round trip.
+    assert getattr(driver, "autocommit", False) is (db.dialect == "postgresql")
+
+
+def test_a_read_session_refuses_orm_writes(db: Database) -> None:
+    with db.read_session_factory() as session:
+        session.add(Event(name="refused"))
+        with pytest.raises(ReadOnlySession):
+            session.flush()
+        session.rollback()
 
     assert names(db) == []
 

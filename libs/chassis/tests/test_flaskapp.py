@@ -638,3 +638,26 @@ def test_cursor_codec_is_keyed_by_the_service_secret(make_app: AppFactory) -> No
     assert first.decode(token, "id", (int,)) == [1]
     with pytest.raises(InvalidCursor):
         second.decode(token, "id", (int,))
+
+
+def test_json_response_writes_what_the_pydantic_schema_would() -> None:
+    import datetime as dt
+
+    from pydantic import BaseModel
+
+    from chassis.flaskapp import json_response
+
+    class Row(BaseModel):
+        name: str
+        at: dt.datetime
+        later: dt.datetime
+
+    at = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
+    later = dt.datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=dt.timezone(dt.timedelta(hours=1)))
+    body = {"name": "Olá", "at": at, "later": later}
+    response = json_response(body, status=201, headers={"Location": "/rows/1"})
+
+    assert (response.status_code, response.mimetype) == (201, "application/json")
+    assert response.headers["Location"] == "/rows/1"
+    assert response.get_json() == Row(**body).model_dump(mode="json")
+    assert response.get_json()["at"] == "2026-01-02T03:04:05Z"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import json
 import socket
@@ -14,13 +13,12 @@ from contextlib import contextmanager, suppress
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import httpx
 import pytest
 import stamina
 
 from chassis.breaker import BreakerState, CircuitBreaker
 from chassis.errors import BadGateway, GatewayTimeout, ServiceUnavailable
-from chassis.http import AsyncServiceClient, ClientPolicy, ServiceClient
+from chassis.http import ClientPolicy, ServiceClient
 from chassis.requestid import REQUEST_ID_HEADER, set_request_id
 from chassis.testing import frozen_address
 
@@ -485,84 +483,27 @@ def test_cookies_from_one_answer_never_ride_on_later_calls(client: ServiceClient
     assert "cookie" not in client.request("GET", "/echo").json()
 
 
-# -- AsyncServiceClient ---------------------------------------------------------------
-
-
-def test_async_get_is_retried_after_503s_then_succeeds(upstream: Upstream) -> None:
-    upstream.script["a"] = [503, 503, 200]
-
-    async def call() -> httpx.Response:
-        client = AsyncServiceClient(upstream.url, make_policy())
-        try:
-            return await client.send("GET", "/status/a")
-        finally:
-            await client.aclose()
-
-    assert asyncio.run(call()).status_code == 200
-    assert upstream.hits["/status/a"] == 3
-
-
-def test_async_streamed_response_is_readable_by_the_caller(upstream: Upstream) -> None:
-    async def call() -> tuple[bytes, str]:
-        set_request_id("async-req")
-        client = AsyncServiceClient(upstream.url, make_policy())
-        try:
-            response = await client.send("GET", "/echo", stream=True)
-            body = await response.aread()
-            await response.aclose()
-            return body, json.loads(body)["x-request-id"][0]
-        finally:
-            await client.aclose()
-
-    body, request_id = asyncio.run(call())
-
-    assert body.startswith(b"{")
-    assert request_id == "async-req"
-
-
-def test_async_per_call_timeout_overrides_the_policy(upstream: Upstream) -> None:
-    async def call() -> None:
-        client = AsyncServiceClient(upstream.url, make_policy(read_timeout=5.0, attempts=1))
-        try:
-            await client.send("GET", "/slow", timeout=0.1)
-        finally:
-            await client.aclose()
-
-    # The policy alone (5 s) would wait for /slow's answer; the per-call 0.1 s does not.
-    with pytest.raises(GatewayTimeout):
-        asyncio.run(call())
-
-
-def test_async_post_is_not_retried(upstream: Upstream) -> None:
-    upstream.script["a"] = [503, 200]
-
-    async def call() -> int:
-        client = AsyncServiceClient(upstream.url, make_policy())
-        try:
-            return (await client.send("POST", "/status/a", content=b"{}")).status_code
-        finally:
-            await client.aclose()
-
-    assert asyncio.run(call()) == 503
-    assert upstream.hits["/status/a"] == 1
-
-
-def test_a_cancelled_half_open_trial_does_not_wedge_the_breaker(upstream: Upstream) -> None:
+def test_an_interrupted_half_open_trial_does_not_wedge_the_breaker(
+    upstream: Upstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
     clock = FakeClock()
     policy = make_policy(attempts=1)
     policy.breaker = CircuitBreaker(fail_max=1, reset_seconds=5.0, clock=clock)
     policy.breaker.failure()
     clock.now += 5.0
     upstream.script["a"] = [200]
+    client = ServiceClient(upstream.url, policy)
+    send = client._client.request
 
-    async def scenario() -> int:
-        client = AsyncServiceClient(upstream.url, policy)
-        try:
-            with pytest.raises(TimeoutError):
-                await asyncio.wait_for(client.send("GET", "/slow"), timeout=0.05)
-            clock.now += 5.0
-            return (await client.send("GET", "/status/a")).status_code
-        finally:
-            await client.aclose()
+    def interrupted(*args: Any, **kwargs: Any) -> Any:
+        raise KeyboardInterrupt
 
-    assert asyncio.run(scenario()) == 200
+    try:
+        monkeypatch.setattr(client._client, "request", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            client.request("GET", "/status/a")
+        monkeypatch.setattr(client._client, "request", send)
+        clock.now += 5.0
+        assert client.request("GET", "/status/a").status_code == 200
+    finally:
+        client.close()

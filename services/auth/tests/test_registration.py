@@ -11,6 +11,7 @@ from auth.credentials.service import DuplicateEmail
 from auth.models import Credential
 from auth.registration import register
 from chassis.errors import ServiceUnavailable
+from chassis.testing import watch_transactions
 
 from .conftest import PASSWORD, parts
 from .users_standin import UsersStandIn
@@ -64,3 +65,16 @@ def test_compensation_that_cannot_reach_users_is_reported_not_raised(
     users.available = False
 
     assert parts(app).profiles.delete("0b7c2f5e-0000-4000-8000-000000000000") is False
+
+
+def test_users_is_called_while_no_transaction_is_open(app: APIFlask, users: UsersStandIn) -> None:
+    held: list[bool] = []
+    with watch_transactions() as watch:
+        users.on_request = lambda: held.append(watch.open)
+        response = app.test_client().post(
+            "/register",
+            json={"email": "ann@example.com", "password": PASSWORD, "display_name": "Ann"},
+        )
+    assert response.status_code == 201, response.get_data(as_text=True)
+    assert held == [False]
+    assert list(users.profiles) == [response.get_json()["id"]]

@@ -3,13 +3,14 @@
 The real users service is being built alongside auth; registration only needs these two
 calls, so tests run against this stand-in and switch it off (`available = False`: every
 call answers 503), slow it down (`delay`) or make it refuse (`refuse_with`) to see what
-auth does when users fails.
+auth does when users fails. `on_request`, when set, runs as each call arrives.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 from chassis.testing import JsonHandler, ThreadedServer
@@ -25,6 +26,7 @@ class UsersStandIn:
         self.profiles: dict[str, dict[str, Any]] = {}
         self.deleted: list[str] = []
         self.authorizations: list[str] = []
+        self.on_request: Callable[[], None] | None = None
         standin = self
 
         class Handler(JsonHandler):
@@ -55,6 +57,8 @@ class UsersStandIn:
 
     def _admit(self, handler: JsonHandler) -> bool:
         self.authorizations.append(handler.headers.get("Authorization", ""))
+        if self.on_request is not None:
+            self.on_request()
         if self.delay:
             time.sleep(self.delay)
         if not self.available:
@@ -70,6 +74,7 @@ class UsersStandIn:
     def reset(self) -> None:
         """Available, fast, and with no profiles."""
         self.available, self.delay, self.refuse_with = True, 0.0, None
+        self.on_request = None
         self.profiles.clear()
         self.deleted.clear()
         self.authorizations.clear()

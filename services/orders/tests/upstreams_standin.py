@@ -1,19 +1,28 @@
 """Catalog, users and payments as checkout sees them: one small HTTP server in a thread.
 
-It answers `GET /products/{id}` (catalog, public), `GET /me/addresses/{id}` (users) and
-`GET /methods/{id}` (payments) from dictionaries the tests fill, records every request
-with its Authorization header, and can play a service down (`down = {"catalog"}`: 503).
-Real HTTP, so the chassis ServiceClient (timeouts, retries, breaker) is what is tested.
+It answers `GET /products/{id}` and `GET /products?ids=…` (catalog, public),
+`GET /me/addresses/{id}` (users) and `GET /methods/{id}` (payments) from dictionaries the
+tests fill, records every request with its Authorization header, and can play a service
+down (`down = {"catalog"}`: 503). `on_request`, when set, runs as each request arrives (a
+test checks there what the caller holds meanwhile). Real HTTP, so the chassis
+ServiceClient (timeouts, retries, breaker) is what is tested.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from chassis.testing import JsonHandler, ThreadedServer
 
-ROUTES = (("/products/", "catalog"), ("/me/addresses/", "users"), ("/methods/", "payments"))
+ROUTES = (
+    ("/products?", "catalog"),
+    ("/products/", "catalog"),
+    ("/me/addresses/", "users"),
+    ("/methods/", "payments"),
+)
 
 
 @dataclass(frozen=True)
@@ -76,6 +85,7 @@ class UpstreamsStandIn:
         self.methods: dict[str, dict[str, Any]] = {}
         self.down: set[str] = set()
         self.seen: list[Seen] = []
+        self.on_request: Callable[[Seen], None] | None = None
         standin = self
 
         class Handler(JsonHandler):
@@ -83,11 +93,15 @@ class UpstreamsStandIn:
                 for prefix, service in ROUTES:
                     if self.path.startswith(prefix):
                         key = self.path.removeprefix(prefix)
-                        standin.seen.append(
-                            Seen(service, self.path, self.headers.get("Authorization", ""))
-                        )
+                        seen = Seen(service, self.path, self.headers.get("Authorization", ""))
+                        standin.seen.append(seen)
+                        if standin.on_request is not None:
+                            standin.on_request(seen)
                         if service in standin.down:
                             self.reply(503, {"title": "Service Unavailable"})
+                            return
+                        if prefix == "/products?":
+                            self.reply(200, standin._list(key))
                             return
                         self._reply_with(standin._find(service, key))
                         return
@@ -100,6 +114,12 @@ class UpstreamsStandIn:
                     self.reply(200, body)
 
         self._server = ThreadedServer(Handler)
+
+    def _list(self, query: str) -> dict[str, Any]:
+        """Catalog's list filtered by `ids`: active products only, as catalog lists them."""
+        ids = parse_qs(urlsplit("?" + query).query).get("ids", [""])[0].split(",")
+        wanted = [self.products[int(i)] for i in ids if i.isdigit() and int(i) in self.products]
+        return {"items": [p for p in wanted if p.get("active", True)], "next_cursor": None}
 
     def _find(self, service: str, key: str) -> dict[str, Any] | None:
         if service == "catalog":
@@ -138,6 +158,7 @@ class UpstreamsStandIn:
         self.methods.clear()
         self.down.clear()
         self.seen.clear()
+        self.on_request = None
 
     def close(self) -> None:
         """Stop serving."""

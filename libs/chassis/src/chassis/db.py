@@ -124,10 +124,18 @@ class TimestampMixin:
     )
 
 
-def create_db_engine(url: str, *, pool_size: int = 10, pooled: bool = True) -> Engine:
-    """An engine tuned for the dialect: SQLite gets WAL, FKs and real transactions."""
+def create_db_engine(
+    url: str, *, pool_size: int = 10, pooled: bool = True, autocommit: bool = False
+) -> Engine:
+    """An engine tuned for the dialect: SQLite gets WAL, FKs and real transactions.
+
+    `autocommit` (not for SQLite) makes every connection of its pool autocommit for good,
+    so no checkout pays for switching a connection's mode and back.
+    """
     parsed = make_url(url)
     extra: dict[str, Any] = {} if pooled else {"poolclass": NullPool}
+    if autocommit and parsed.get_backend_name() != "sqlite":
+        extra["isolation_level"] = "AUTOCOMMIT"
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
@@ -213,17 +221,44 @@ def _forget_connections_in_forked_children(db: Database) -> None:
         alive = ref()
         if alive is not None:
             alive.engine.dispose(close=False)
+            alive.read_engine.dispose(close=False)
 
     os.register_at_fork(after_in_child=forget)
 
 
+class ReadOnlySession(RuntimeError):
+    """Something tried to write through a session that is meant for reads only."""
+
+
+def _refuse_writes(session: Session, _: Any, __: Any) -> None:
+    raise ReadOnlySession(
+        "this session only reads (a GET request's); write in a unit of work of its own"
+    )
+
+
+def _reads_only(factory: sessionmaker[Session]) -> sessionmaker[Session]:
+    event.listen(factory, "before_flush", _refuse_writes)
+    return factory
+
+
 class Database:
-    """An engine and its session factory."""
+    """An engine and its session factories."""
 
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.url = url
         self.engine = create_db_engine(url, pool_size=pool_size)
         self.session_factory = sessionmaker(self.engine, expire_on_commit=False)
+        # For requests that only read (GET, HEAD): on PostgreSQL a pool of autocommit
+        # connections, so a read costs its queries' round trips and no BEGIN or COMMIT
+        # around them (at READ COMMITTED each statement sees its own snapshot either way).
+        # SQLite keeps its deferred BEGIN: in-process, it costs no round trip. ORM writes
+        # are refused.
+        self.read_engine = self.engine
+        if self.engine.dialect.name != "sqlite":
+            self.read_engine = create_db_engine(url, pool_size=pool_size, autocommit=True)
+        self.read_session_factory = _reads_only(
+            sessionmaker(self.read_engine, expire_on_commit=False)
+        )
         # For units of work that will write (unsafe requests, event handlers): on SQLite they
         # begin IMMEDIATE; elsewhere they are the same as `session_factory`.
         self.write_session_factory = sessionmaker(
@@ -242,6 +277,11 @@ class Database:
             bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
         )
         self.write_session_factory = self.session_factory
+        self.read_session_factory = _reads_only(
+            sessionmaker(
+                bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
+            )
+        )
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -264,3 +304,4 @@ class Database:
     def dispose(self) -> None:
         """Close pooled connections."""
         self.engine.dispose()
+        self.read_engine.dispose()

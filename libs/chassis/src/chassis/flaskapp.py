@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from functools import wraps
 from typing import Any, TypeVar, cast
 
+import orjson
 from apiflask import APIFlask
 from apiflask.exceptions import HTTPError as APIFlaskHTTPError
 from flask import Flask, Response, current_app, g, jsonify, request
@@ -42,6 +43,7 @@ from chassis.settings import ServiceSettings
 F = TypeVar("F", bound=Callable[..., Any])
 log = get_logger("chassis.http")
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+READ_METHODS = frozenset({"GET", "HEAD"})
 BEARER_SCHEME = "BearerAuth"
 _PROBE_ENDPOINTS = frozenset({"bazaar_livez", "bazaar_readyz"})
 _OPERATIONAL_ENDPOINTS = _PROBE_ENDPOINTS | {"bazaar_metrics"}
@@ -158,17 +160,43 @@ def service() -> ServiceContext:
 
 
 def db_session() -> Session:
-    """The request's session; the chassis commits it when the request succeeds."""
+    """The request's session; the chassis commits it when the request succeeds.
+
+    GET and HEAD requests get a session that only reads (no BEGIN/COMMIT on PostgreSQL);
+    other safe methods, and unsafe ones, a unit of work.
+    """
     if "db_session" not in g:
         db = service().db
-        writes = request.method in BODY_METHODS
-        g.db_session = (db.write_session_factory if writes else db.session_factory)()
+        if request.method in BODY_METHODS:
+            factory = db.write_session_factory
+        elif request.method in READ_METHODS:
+            factory = db.read_session_factory
+        else:
+            factory = db.session_factory
+        g.db_session = factory()
     return cast(Session, g.db_session)
 
 
 def after_session(callback: Callable[[], None]) -> None:
     """Run `callback` once the request's session has been committed or rolled back, and closed."""
     g.setdefault("after_session", []).append(callback)
+
+
+def json_response(
+    body: Any, *, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    """Our own data, already in its documented shape, as JSON: no model built per item.
+
+    For rows a service wrote itself; what comes from outside is validated by a schema.
+    The view's `@bp.output` schema still documents the answer (and schemathesis checks
+    it); returning a Response makes APIFlask pass it through unchanged.
+    """
+    # orjson writes datetimes as pydantic does (ISO 8601, UTC as `Z`), in a tenth of the
+    # standard library's time for a page of products.
+    encoded = orjson.dumps(body, option=orjson.OPT_UTC_Z)
+    response = Response(encoded, status=status, headers=headers)
+    response.mimetype = "application/json"
+    return response
 
 
 # -- request lifecycle -------------------------------------------------------------

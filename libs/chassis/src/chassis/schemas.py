@@ -72,6 +72,12 @@ class Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class ReadModel(Model):
+    """Base for response bodies read straight off an ORM object's attributes."""
+
+    model_config = ConfigDict(extra="forbid", from_attributes=True)
+
+
 class Query(BaseModel):
     """Base for query strings: unknown parameters are ignored, as browsers add their own."""
 

@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, NoReturn
 
@@ -24,8 +25,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask import Flask
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.pool import NullPool
 
 from chassis.auth import ACCESS_TOKEN_TYPE
@@ -203,6 +205,79 @@ def rolled_back(app: Flask) -> Iterator[None]:
         transaction.rollback()
         connection.close()
         db.dispose()
+
+
+# Statements that only open or close a transaction: how many there are depends on the
+# backend's driver (psycopg sends BEGIN itself) and on the tests' savepoints, not the code.
+_TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "END")
+
+
+@dataclass
+class QueryCounter:
+    """The SQL statements run while counting, transaction control left out."""
+
+    statements: list[str] = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        """How many statements ran."""
+        return len(self.statements)
+
+    def report(self) -> str:
+        """The statements, one a line, for an assertion's message."""
+        return "\n".join(f"{i}. {sql}" for i, sql in enumerate(self.statements, 1))
+
+
+@contextmanager
+def count_queries(engine: Engine) -> Iterator[QueryCounter]:
+    """Count the statements `engine` runs in the block: a query budget a test asserts."""
+    counter = QueryCounter()
+
+    def before_cursor_execute(*args: Any) -> None:
+        statement = " ".join(str(args[2]).split())
+        if not statement.upper().startswith(_TRANSACTION_CONTROL):
+            counter.statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", before_cursor_execute)
+    try:
+        yield counter
+    finally:
+        event.remove(engine, "before_cursor_execute", before_cursor_execute)
+
+
+class TransactionWatch:
+    """Which ORM sessions hold a database transaction right now, in any thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._open: set[int] = set()
+
+    @property
+    def open(self) -> bool:
+        """True while some session has begun a transaction and not ended it."""
+        with self._lock:
+            return bool(self._open)
+
+    def _began(self, _: Session, transaction: SessionTransaction, __: Any) -> None:
+        with self._lock:
+            self._open.add(id(transaction))
+
+    def _ended(self, _: Session, transaction: SessionTransaction) -> None:
+        with self._lock:
+            self._open.discard(id(transaction))
+
+
+@contextmanager
+def watch_transactions() -> Iterator[TransactionWatch]:
+    """Track open session transactions in the block (to prove no remote call waits in one)."""
+    watch = TransactionWatch()
+    event.listen(Session, "after_begin", watch._began)
+    event.listen(Session, "after_transaction_end", watch._ended)
+    try:
+        yield watch
+    finally:
+        event.remove(Session, "after_begin", watch._began)
+        event.remove(Session, "after_transaction_end", watch._ended)
 
 
 def fuzz_openapi(

@@ -1,10 +1,12 @@
 """Registration spans two services: credentials here, the profile in users.
 
-The credential is flushed, the profile created, then the credential committed. If users
-fails, nothing is committed (the caller's rollback drops the credential); if the commit
-fails after users created the profile, the profile is deleted again (compensation). This
-is the one place in auth that commits on its own: the commit must happen before the
-answer, while a compensation is still possible.
+The credential is checked and hashed, and the email looked up, in a transaction that ends
+before users is called: no lock or write transaction of auth waits on another service (on
+SQLite the lookup holds the database's one write lock). Then the profile is created, and
+the credential inserted and committed in one short transaction. If users fails, auth has
+written nothing; if the commit fails (an email registered concurrently, say), the profile
+is deleted again (compensation). This is the one place in auth that commits on its own:
+the commit must happen before the answer, while a compensation is still possible.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from auth.credentials.passwords import Passwords
-from auth.credentials.service import DuplicateEmail, create_credential
+from auth.credentials.service import DuplicateEmail, new_credential
 from auth.models import Credential
 from auth.profiles import Profiles
 from chassis.errors import ServiceUnavailable
@@ -35,15 +37,17 @@ def register(
 
     Without a password the account signs in only through an external provider.
     """
-    credential = create_credential(
+    credential = new_credential(
         session=session, passwords=passwords, email=email, password=password, roles=roles
     )
+    session.rollback()  # the lookup's transaction: nothing was written
     profiles.create(
         user_id=credential.id,
         email=credential.email,
         display_name=display_name,
         role="admin" if "admin" in roles else "customer",
     )
+    session.add(credential)
     try:
         session.commit()
     except SQLAlchemyError as exc:

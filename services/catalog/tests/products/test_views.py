@@ -148,6 +148,25 @@ def test_search_matches_names_and_descriptions(
     assert set(walk(client, f"q={q}")) == expected
 
 
+def test_ids_read_many_products_in_one_page(client: FlaskClient, shelf: dict[str, Any]) -> None:
+    hammer, anvil, _, atlas, hidden = shelf["products"]
+    wanted = f"{atlas.id},{hammer.id},{hidden.id},{atlas.id},999999"
+    response = client.get(f"/products?ids={wanted}&limit=100")
+    assert response.status_code == 200
+    # Inactive and unknown ids are left out, as on the rest of the list; repeats count once.
+    assert sorted(names(response)) == ["Atlas", "Hammer"]
+    assert response.get_json()["next_cursor"] is None
+    assert set(walk(client, f"ids={hammer.id},{anvil.id}&in_stock=true&limit=1")) == {"Hammer"}
+
+
+@pytest.mark.parametrize(
+    "ids", ["", "a", "1,", ",1", "0", "1;2", "2147483648", ",".join(["1"] * 101)]
+)
+def test_malformed_ids_are_400(client: FlaskClient, ids: str) -> None:
+    body = problem_of(client.get(f"/products?ids={ids}"), 400, "invalid-parameter")
+    assert body["errors"][0]["field"] == "ids"
+
+
 @pytest.mark.parametrize("limit", ["0", "101", "-1", "ten"])
 def test_limit_outside_1_to_100_is_400(client: FlaskClient, limit: str) -> None:
     body = problem_of(client.get(f"/products?limit={limit}"), 400, "invalid-parameter")

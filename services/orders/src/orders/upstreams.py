@@ -7,6 +7,7 @@ an unexpected answer) becomes one 503 problem: a checkout never fails with a 500
 from __future__ import annotations
 
 import threading
+from collections.abc import Collection
 from typing import Annotated, TypeVar
 from urllib.parse import quote
 
@@ -20,6 +21,8 @@ from chassis.logging import get_logger
 from orders.settings import OrdersSettings
 
 log = get_logger("orders.upstreams")
+# Catalog's largest page, and so the most products one `products()` call can ask for.
+MAX_IDS = 100
 
 
 class DependencyUnavailable(ServiceUnavailable):
@@ -52,6 +55,12 @@ class CatalogProduct(_Answer):
     price: CatalogPrice
     stock: int
     active: bool
+
+
+class CatalogPage(_Answer):
+    """A page of catalog's product list, as far as orders reads it."""
+
+    items: list[CatalogProduct]
 
 
 class UserAddress(_Answer):
@@ -127,6 +136,17 @@ class Upstreams:
             return None
         product = self._parse("catalog", CatalogProduct, response)
         return product if product.active else None
+
+    def products(self, product_ids: Collection[int]) -> dict[int, CatalogProduct]:
+        """Those of the products for sale, by id, in one call (at most a page: 100 ids)."""
+        if not product_ids:
+            return {}
+        ids = ",".join(str(i) for i in sorted(set(product_ids)))
+        response = self._get("catalog", f"/products?ids={ids}&limit={MAX_IDS}")
+        if response.status_code == 404:
+            raise DependencyUnavailable("The catalog service answered unexpectedly.")
+        page = self._parse("catalog", CatalogPage, response)
+        return {p.id: p for p in page.items if p.active and p.id in product_ids}
 
     def address(self, address_id: str, *, authorization: str) -> UserAddress | None:
         """One of the caller's addresses (their token is forwarded); None when not theirs."""

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from chassis.events import outbox_events
-from chassis.testing import problem_of
+from chassis.testing import problem_of, watch_transactions
 from orders.models import Order
 
 from ..conftest import ADDRESS_ID, METHOD_ID, checkout
@@ -81,10 +81,64 @@ def test_checkout_places_a_pending_order_and_empties_the_cart(
     }
     assert len(outbox_events(session)) == 1
     assert client.get("/cart", headers=customer).get_json()["items"] == []
-    # The caller's own token went to users and payments; catalog is public.
+    # The caller's own token went to users and payments; catalog is public, and one call
+    # priced the whole cart.
     assert shop.authorizations("users") == [customer["Authorization"]]
     assert shop.authorizations("payments") == [customer["Authorization"]]
-    assert shop.authorizations("catalog") == ["", ""]
+    assert shop.authorizations("catalog") == [""]
+    assert [s.path for s in shop.seen if s.service == "catalog"] == ["/products?ids=1,2&limit=100"]
+
+
+def test_no_other_service_is_called_while_a_transaction_is_open(
+    client: FlaskClient, customer: dict[str, str], shop: UpstreamsStandIn, filled: None
+) -> None:
+    calls: list[tuple[str, bool]] = []
+    with watch_transactions() as watch:
+        shop.on_request = lambda seen: calls.append((seen.service, watch.open))
+        response = checkout(client, customer)
+    assert response.status_code == 202, response.get_data(as_text=True)
+    assert calls == [("users", False), ("payments", False), ("catalog", False)]
+
+
+def test_a_cart_changed_while_catalog_answered_is_priced_again(
+    app: Any, client: FlaskClient, customer: dict[str, str], shop: UpstreamsStandIn, filled: None
+) -> None:
+    changed: list[int] = []
+
+    def change_cart_once(seen: Any) -> None:
+        # Another request of the customer's, while checkout waits for catalog's prices.
+        if seen.path.startswith("/products?") and not changed:
+            other_client = app.test_client()
+            changed.append(
+                other_client.put(
+                    "/cart/items/2", json={"quantity": 1}, headers=customer
+                ).status_code
+            )
+
+    shop.on_request = change_cart_once
+    response = checkout(client, customer)
+    assert changed == [200]
+    assert response.status_code == 202, response.get_data(as_text=True)
+    assert [(i["product_id"], i["quantity"]) for i in response.get_json()["items"]] == [
+        (1, 2),
+        (2, 1),
+    ]
+    assert [s.path for s in shop.seen if s.path.startswith("/products?")] == [
+        "/products?ids=1,2&limit=100"
+    ] * 2
+
+
+def test_a_cart_of_fifty_lines_costs_one_catalog_call(
+    client: FlaskClient, customer: dict[str, str], shop: UpstreamsStandIn
+) -> None:
+    for product_id in range(1, 51):
+        shop.add_product(product_id)
+        client.put(f"/cart/items/{product_id}", json={"quantity": 1}, headers=customer)
+    shop.seen.clear()
+    response = checkout(client, customer)
+    assert response.status_code == 202, response.get_data(as_text=True)
+    assert len(response.get_json()["items"]) == 50
+    assert [s.service for s in shop.seen] == ["users", "payments", "catalog"]
 
 
 def test_checkout_needs_a_token_and_an_idempotency_key(

@@ -21,6 +21,7 @@ export interface paths {
                     in_stock?: boolean | null;
                     sort?: "newest" | "price_asc" | "price_desc" | "name";
                     q?: string | null;
+                    ids?: string | null;
                 };
                 header?: {
                     /** @description An ETag from an earlier answer; 304 Not Modified when it is still current. */

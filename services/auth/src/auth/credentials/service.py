@@ -54,7 +54,7 @@ def count_credentials(*, session: Session) -> int:
     return int(session.scalar(select(func.count()).select_from(Credential)) or 0)
 
 
-def create_credential(
+def new_credential(
     *,
     session: Session,
     passwords: Passwords,
@@ -62,7 +62,7 @@ def create_credential(
     password: str | None,
     roles: Sequence[str] = ("customer",),
 ) -> Credential:
-    """Store a new account's credential; 422 for a weak password, 409 for a taken email.
+    """A checked, hashed credential, not yet in the session; 422 weak password, 409 taken email.
 
     `password=None`: an account of an external provider, with no password to sign in with.
     """
@@ -80,8 +80,22 @@ def create_credential(
         password_hash = passwords.hash(password)
     if get_by_email(session=session, email=email) is not None:
         raise DuplicateEmail("An account with this email already exists.")
-    credential = Credential(
+    return Credential(
         id=str(uuid.uuid4()), email=email, password_hash=password_hash, roles=list(roles)
+    )
+
+
+def create_credential(
+    *,
+    session: Session,
+    passwords: Passwords,
+    email: str,
+    password: str,
+    roles: Sequence[str] = ("customer",),
+) -> Credential:
+    """Store a new account's credential; 422 for a weak password, 409 for a taken email."""
+    credential = new_credential(
+        session=session, passwords=passwords, email=email, password=password, roles=roles
     )
     try:
         with session.begin_nested():

@@ -5,13 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal, Self
 
-from pydantic import Field, HttpUrl, model_validator
+from pydantic import Field, HttpUrl, field_validator, model_validator
 
 from catalog.categories.schemas import CategoryRead, Slug
 from chassis.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from chassis.schemas import Model, Query, Text
 
 MAX_PRICE = 2**31 - 1
+MAX_ID = 2**31 - 1
 MAX_STOCK = 1_000_000
 
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code")]
@@ -23,6 +24,8 @@ Name = Annotated[Text, Field(min_length=1, max_length=200)]
 Description = Annotated[Text, Field(max_length=5000)]
 ImageUrl = Annotated[HttpUrl, Field(max_length=500)]
 Sort = Literal["newest", "price_asc", "price_desc", "name"]
+# Up to a page of product ids, comma-separated: one request prices a whole cart.
+IDS_PATTERN = rf"^[1-9][0-9]{{0,9}}(,[1-9][0-9]{{0,9}}){{0,{MAX_LIMIT - 1}}}$"
 
 
 class Money(Model):
@@ -68,6 +71,25 @@ class ProductQuery(Query):
     in_stock: bool | None = None
     sort: Sort = "newest"
     q: Annotated[Text | None, Field(min_length=1, max_length=200)] = None
+    ids: Annotated[
+        str | None,
+        Field(
+            pattern=IDS_PATTERN,
+            max_length=11 * MAX_LIMIT,
+            description=f"Only these products (comma-separated ids, at most {MAX_LIMIT}).",
+        ),
+    ] = None
+
+    @field_validator("ids")
+    @classmethod
+    def _ids_fit(cls, value: str | None) -> str | None:
+        if value is not None and any(int(i) > MAX_ID for i in value.split(",")):
+            raise ValueError(f"product ids are at most {MAX_ID}")
+        return value
+
+    def id_list(self) -> tuple[int, ...] | None:
+        """The `ids` filter as distinct integers, or None when not given."""
+        return tuple(dict.fromkeys(int(i) for i in self.ids.split(","))) if self.ids else None
 
     @model_validator(mode="after")
     def _price_range(self) -> Self:

@@ -83,6 +83,7 @@ class ProductFilters:
     max_price: int | None = None
     in_stock: bool | None = None
     q: str | None = None
+    ids: tuple[int, ...] | None = None
 
 
 def slugify(text: str) -> str:
@@ -158,6 +159,7 @@ class _ListShape:
     in_stock: bool | None
     search_terms: int  # PostgreSQL searches the whole text at once: 0 or 1
     after_cursor: bool
+    ids: bool = False
 
 
 def _search(stmt: Select[Any], shape: _ListShape) -> Select[Any]:
@@ -200,6 +202,8 @@ def _list_statement(shape: _ListShape) -> Select[Any]:
         stmt = stmt.where(Product.stock == 0)
     if shape.search_terms:
         stmt = _search(stmt, shape)
+    if shape.ids:
+        stmt = stmt.where(Product.id.in_(bindparam("ids", expanding=True)))
     return page_statement(stmt, SORTS[shape.sort], after_cursor=shape.after_cursor)
 
 
@@ -233,6 +237,8 @@ def list_products(
         params["q"] = text
     elif text:
         params.update((f"term_{i}", _like_literal(t)) for i, t in enumerate(text.split()))
+    if filters.ids:
+        params["ids"] = list(filters.ids)
     shape = _ListShape(
         dialect=dialect,
         sort=sort,
@@ -242,6 +248,7 @@ def list_products(
         in_stock=filters.in_stock,
         search_terms=(1 if dialect == "postgresql" else len(text.split())) if text else 0,
         after_cursor=bool(cursor),
+        ids=bool(filters.ids),
     )
     key = SORTS[sort]
     return fetch_page(

@@ -5,13 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from apiflask import APIBlueprint
-from flask import url_for
+from flask import Response, url_for
 
-from catalog.categories.schemas import CategoryRead
 from catalog.models import Product
 from catalog.products import service
 from catalog.products.schemas import (
-    Money,
     ProductCreate,
     ProductPage,
     ProductQuery,
@@ -19,32 +17,36 @@ from catalog.products.schemas import (
     ProductUpdate,
     StockAdjustment,
 )
-from chassis.flaskapp import current_principal, db_session, require_role
+from chassis.flaskapp import (
+    current_principal,
+    db_session,
+    json_response,
+    require_role,
+)
 from chassis.flaskapp import service as chassis_service
 from chassis.httpcache import PUBLIC_SCOPE, public_cache, service_cache
 
 bp = APIBlueprint("products", __name__, tag="Products")
 
 
-def render(product: Product | service.ProductRow) -> ProductRead:
-    """The public shape of a product (an ORM object, or a listed page's plain row)."""
-    return ProductRead(
-        id=product.id,
-        sku=product.sku,
-        slug=product.slug,
-        name=product.name,
-        description=product.description,
-        price=Money(amount=product.price_amount, currency=product.currency),
-        category=CategoryRead(
-            id=product.category.id, slug=product.category.slug, name=product.category.name
-        ),
-        image_url=product.image_url,
-        stock=product.stock,
-        in_stock=product.stock > 0,
-        active=product.active,
-        created_at=product.created_at,
-        updated_at=product.updated_at,
-    )
+def product_body(product: Product | service.ProductRow) -> dict[str, Any]:
+    """A product as `ProductRead` documents it, from our own row (no model per row)."""
+    category = product.category
+    return {
+        "id": product.id,
+        "sku": product.sku,
+        "slug": product.slug,
+        "name": product.name,
+        "description": product.description,
+        "price": {"amount": product.price_amount, "currency": product.currency},
+        "category": {"id": category.id, "slug": category.slug, "name": category.name},
+        "image_url": product.image_url,
+        "stock": product.stock,
+        "in_stock": product.stock > 0,
+        "active": product.active,
+        "created_at": product.created_at,
+        "updated_at": product.updated_at,
+    }
 
 
 def _is_admin() -> bool:
@@ -65,7 +67,7 @@ def _changed() -> None:
 @public_cache()
 @bp.input(ProductQuery, location="query", arg_name="query")
 @bp.output(ProductPage)
-def list_products(query: ProductQuery) -> ProductPage:
+def list_products(query: ProductQuery) -> Response:
     """List active products, filtered and sorted, with keyset pagination."""
     page = service.list_products(
         session=db_session(),
@@ -76,34 +78,37 @@ def list_products(query: ProductQuery) -> ProductPage:
             max_price=query.max_price,
             in_stock=query.in_stock,
             q=query.q,
+            ids=query.id_list(),
         ),
         sort=query.sort,
         cursor=query.cursor,
         limit=query.limit,
     )
-    return ProductPage(items=[render(p) for p in page.items], next_cursor=page.next_cursor)
+    return json_response(
+        {"items": [product_body(p) for p in page.items], "next_cursor": page.next_cursor}
+    )
 
 
 @bp.get("/products/<int:product_id>")
 @public_cache(private_when=_is_admin)
 @bp.output(ProductRead)
-def get_product(product_id: int) -> ProductRead:
+def get_product(product_id: int) -> Response:
     """One product by id (admins also see inactive ones)."""
-    return render(
-        service.get_product(
-            session=db_session(), product_id=product_id, include_inactive=_is_admin()
-        )
+    product = service.get_product(
+        session=db_session(), product_id=product_id, include_inactive=_is_admin()
     )
+    return json_response(product_body(product))
 
 
 @bp.get("/products/by-slug/<string:slug>")
 @public_cache(private_when=_is_admin)
 @bp.output(ProductRead)
-def get_product_by_slug(slug: str) -> ProductRead:
+def get_product_by_slug(slug: str) -> Response:
     """One product by slug."""
-    return render(
-        service.get_product_by_slug(session=db_session(), slug=slug, include_inactive=_is_admin())
+    product = service.get_product_by_slug(
+        session=db_session(), slug=slug, include_inactive=_is_admin()
     )
+    return json_response(product_body(product))
 
 
 @bp.post("/products")
@@ -116,14 +121,14 @@ def create_product(body: ProductCreate) -> Any:
     product = service.create_product(session=db_session(), data=data)
     _changed()
     location = url_for("products.get_product", product_id=product.id)
-    return render(product), 201, {"Location": location}
+    return json_response(product_body(product), status=201, headers={"Location": location})
 
 
 @bp.patch("/products/<int:product_id>")
 @require_role("admin")
 @bp.input(ProductUpdate, arg_name="body")
 @bp.output(ProductRead)
-def update_product(product_id: int, body: ProductUpdate) -> ProductRead:
+def update_product(product_id: int, body: ProductUpdate) -> Response:
     """Change a product (admin); send only the fields to change."""
     changes = body.model_dump(mode="json", exclude_unset=True)
     for field in ("name", "price", "category", "active", "slug", "description"):
@@ -131,7 +136,7 @@ def update_product(product_id: int, body: ProductUpdate) -> ProductRead:
             changes.pop(field)
     product = service.update_product(session=db_session(), product_id=product_id, changes=changes)
     _changed()
-    return render(product)
+    return json_response(product_body(product))
 
 
 @bp.delete("/products/<int:product_id>")
@@ -148,8 +153,8 @@ def deactivate_product(product_id: int) -> Any:
 @require_role("admin")
 @bp.input(StockAdjustment, arg_name="body")
 @bp.output(ProductRead)
-def adjust_stock(product_id: int, body: StockAdjustment) -> ProductRead:
+def adjust_stock(product_id: int, body: StockAdjustment) -> Response:
     """Add to or take from stock (admin); 409 if it would go below zero."""
     product = service.adjust_stock(session=db_session(), product_id=product_id, delta=body.delta)
     _changed()
-    return render(product)
+    return json_response(product_body(product))

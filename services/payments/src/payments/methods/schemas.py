@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 
-from chassis.schemas import Model
+from chassis.schemas import Model, ReadModel
 from payments.cards import expired, luhn_valid, normalize_number
 
 
@@ -54,7 +54,7 @@ class MethodCreate(Model):
         return exp_year
 
 
-class MethodRead(Model):
+class MethodRead(ReadModel):
     """A saved card as its owner sees it."""
 
     id: str

@@ -1,4 +1,4 @@
-"""Payment method endpoints, always the caller's own: parse, call one service function, render."""
+"""Payment method endpoints, always the caller's own: parse, call one service function, answer."""
 
 from __future__ import annotations
 
@@ -13,21 +13,8 @@ from payments.cards import Card
 from payments.components import current_processor
 from payments.methods import service
 from payments.methods.schemas import MethodCreate, MethodList, MethodRead
-from payments.models import PaymentMethod
 
 bp = APIBlueprint("methods", __name__, tag="Payment methods")
-
-
-def render(method: PaymentMethod) -> MethodRead:
-    """The shape of a payment method in every response."""
-    return MethodRead(
-        id=method.id,
-        brand=method.brand,
-        last4=method.last4,
-        exp_month=method.exp_month,
-        exp_year=method.exp_year,
-        created_at=method.created_at,
-    )
 
 
 @bp.get("/methods")
@@ -36,7 +23,7 @@ def render(method: PaymentMethod) -> MethodRead:
 def list_methods() -> MethodList:
     """The caller's saved cards, oldest first."""
     rows = service.list_methods(session=db_session(), customer_id=caller_id())
-    return MethodList(items=[render(m) for m in rows])
+    return MethodList.model_validate({"items": rows})
 
 
 @bp.post("/methods")
@@ -52,7 +39,7 @@ def create_method(body: MethodCreate) -> Any:
         session=db_session(), processor=current_processor(), customer_id=caller_id(), card=card
     )
     location = url_for("methods.get_method", method_id=method.id)
-    return render(method), 201, {"Location": location}
+    return MethodRead.model_validate(method), 201, {"Location": location}
 
 
 @bp.get("/methods/<string:method_id>")
@@ -60,7 +47,7 @@ def create_method(body: MethodCreate) -> Any:
 @bp.output(MethodRead)
 def get_method(method_id: str) -> MethodRead:
     """One of the caller's saved cards; anyone else's is 404."""
-    return render(
+    return MethodRead.model_validate(
         service.get_method(session=db_session(), customer_id=caller_id(), method_id=method_id)
     )
 

@@ -8,7 +8,7 @@ from typing import Annotated, Self
 from pydantic import AfterValidator, Field, StringConstraints, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from chassis.schemas import Model
+from chassis.schemas import Model, ReadModel
 from users.addresses.countries import COUNTRY_CODES
 from users.fields import Line, Phone
 
@@ -78,7 +78,7 @@ class AddressUpdate(Model):
         return self
 
 
-class AddressRead(Model):
+class AddressRead(ReadModel):
     """An address as its owner sees it."""
 
     id: str

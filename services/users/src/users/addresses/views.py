@@ -1,4 +1,4 @@
-"""Address endpoints, always the caller's own: parse, call one service function, render."""
+"""Address endpoints, always the caller's own: parse, call one service function, answer."""
 
 from __future__ import annotations
 
@@ -12,28 +12,8 @@ from chassis.flaskapp import db_session
 from users.access import caller_id, signed_in
 from users.addresses import service
 from users.addresses.schemas import AddressCreate, AddressList, AddressRead, AddressUpdate
-from users.models import Address
 
 bp = APIBlueprint("addresses", __name__, tag="Addresses")
-
-
-def render(address: Address) -> AddressRead:
-    """The shape of an address in every response."""
-    return AddressRead(
-        id=address.id,
-        label=address.label,
-        name=address.name,
-        line1=address.line1,
-        line2=address.line2,
-        city=address.city,
-        postal_code=address.postal_code,
-        region=address.region,
-        country=address.country,
-        phone=address.phone,
-        is_default=address.is_default,
-        created_at=address.created_at,
-        updated_at=address.updated_at,
-    )
 
 
 @bp.get("/me/addresses")
@@ -42,7 +22,7 @@ def render(address: Address) -> AddressRead:
 def list_addresses() -> AddressList:
     """The caller's addresses, oldest first."""
     rows = service.list_addresses(session=db_session(), user_id=caller_id())
-    return AddressList(items=[render(a) for a in rows])
+    return AddressList.model_validate({"items": rows})
 
 
 @bp.post("/me/addresses")
@@ -55,7 +35,7 @@ def create_address(body: AddressCreate) -> Any:
         session=db_session(), user_id=caller_id(), data=body.model_dump()
     )
     location = url_for("addresses.get_address", address_id=address.id)
-    return render(address), 201, {"Location": location}
+    return AddressRead.model_validate(address), 201, {"Location": location}
 
 
 @bp.get("/me/addresses/<uuid:address_id>")
@@ -63,7 +43,7 @@ def create_address(body: AddressCreate) -> Any:
 @bp.output(AddressRead)
 def get_address(address_id: uuid.UUID) -> AddressRead:
     """One of the caller's addresses; anyone else's is 404."""
-    return render(
+    return AddressRead.model_validate(
         service.get_address(session=db_session(), user_id=caller_id(), address_id=str(address_id))
     )
 
@@ -80,7 +60,7 @@ def update_address(address_id: uuid.UUID, body: AddressUpdate) -> AddressRead:
         address_id=str(address_id),
         changes=body.model_dump(exclude_unset=True),
     )
-    return render(address)
+    return AddressRead.model_validate(address)
 
 
 @bp.delete("/me/addresses/<uuid:address_id>")

@@ -10,7 +10,7 @@ from pydantic import Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from chassis.pagination import DEFAULT_LIMIT, MAX_LIMIT
-from chassis.schemas import Model, Query
+from chassis.schemas import Model, Query, ReadModel
 from users.fields import DisplayName, Email, Phone
 
 Role = Literal["customer", "admin"]
@@ -39,7 +39,7 @@ class ProfileUpdate(Model):
         return self
 
 
-class ProfileRead(Model):
+class ProfileRead(ReadModel):
     """A profile as its owner, admins and services see it."""
 
     id: str

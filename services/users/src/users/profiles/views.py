@@ -1,4 +1,4 @@
-"""Profile endpoints: parse, call one service function, render."""
+"""Profile endpoints: parse, call one service function, answer."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from flask import url_for
 from chassis.flaskapp import db_session, require_role, require_scope
 from chassis.flaskapp import service as chassis_service
 from users.access import caller_id, caller_is_admin, signed_in
-from users.models import Profile
 from users.profiles import service
 from users.profiles.schemas import (
     ProfileCreate,
@@ -33,19 +32,6 @@ _ALREADY_EXISTED: dict[int | str, dict[str, str | dict[str, dict[str, Any]]]] = 
 }
 
 
-def render(profile: Profile) -> ProfileRead:
-    """The shape of a profile in every response."""
-    return ProfileRead(
-        id=profile.id,
-        email=profile.email,
-        display_name=profile.display_name,
-        phone=profile.phone,
-        role=profile.role,
-        created_at=profile.created_at,
-        updated_at=profile.updated_at,
-    )
-
-
 @bp.post("/")
 @require_scope(WRITE_SCOPE)
 @bp.input(ProfileCreate, arg_name="body")
@@ -61,8 +47,12 @@ def create_profile(body: ProfileCreate) -> Any:
         role=body.role,
     )
     if not created:
-        return render(profile), 200
-    return render(profile), 201, {"Location": url_for("profiles.get_profile", user_id=profile.id)}
+        return ProfileRead.model_validate(profile), 200
+    return (
+        ProfileRead.model_validate(profile),
+        201,
+        {"Location": url_for("profiles.get_profile", user_id=profile.id)},
+    )
 
 
 @bp.get("/")
@@ -77,7 +67,7 @@ def list_profiles(query: ProfileQuery) -> ProfilePage:
         cursor=query.cursor,
         limit=query.limit,
     )
-    return ProfilePage(items=[render(p) for p in page.items], next_cursor=page.next_cursor)
+    return ProfilePage.model_validate({"items": page.items, "next_cursor": page.next_cursor})
 
 
 @bp.get("/me")
@@ -85,7 +75,9 @@ def list_profiles(query: ProfileQuery) -> ProfilePage:
 @bp.output(ProfileRead)
 def get_own_profile() -> ProfileRead:
     """The caller's own profile; 404 until it has been created."""
-    return render(service.get_profile(session=db_session(), user_id=caller_id()))
+    return ProfileRead.model_validate(
+        service.get_profile(session=db_session(), user_id=caller_id())
+    )
 
 
 @bp.patch("/me")
@@ -96,7 +88,7 @@ def update_own_profile(body: ProfileUpdate) -> ProfileRead:
     """Change the caller's display name or phone; any other field is refused with 422."""
     changes = body.model_dump(exclude_unset=True)
     profile = service.update_profile(session=db_session(), user_id=caller_id(), changes=changes)
-    return render(profile)
+    return ProfileRead.model_validate(profile)
 
 
 # `uuid:` keeps `/me` out of this rule, whatever the order rules are matched in.
@@ -111,7 +103,7 @@ def get_profile(user_id: uuid.UUID) -> ProfileRead:
         viewer_id=caller_id(),
         is_admin=caller_is_admin(),
     )
-    return render(profile)
+    return ProfileRead.model_validate(profile)
 
 
 @bp.delete("/<uuid:user_id>")
