@@ -14,6 +14,7 @@ from flask import Flask, Response, current_app, g, jsonify, request
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
+from chassis import bodies
 from chassis.auth import Principal, TokenVerifier, bearer_token, verifier_from_settings
 from chassis.db import Database
 from chassis.errors import (
@@ -38,6 +39,9 @@ log = get_logger("chassis.http")
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 BEARER_SCHEME = "BearerAuth"
 _PROBE_ENDPOINTS = frozenset({"bazaar_livez", "bazaar_readyz"})
+# On import, not in create_api_app: `@bp.input` builds its adapter when a views module
+# loads, and every views module imports this one first.
+bodies.install()
 
 
 @dataclass
