@@ -4,7 +4,7 @@ Every phase (examples, coverage, fuzzing, the stateful phase over the document's
 every default check, positive and negative data acceptance included, against a platform
 of its own, with real tokens. The gateway's rate limits are off there: they would answer
 most of the run with 429 and leave the services behind them untested (their own tests
-cover them).
+cover them); password hashing is cheap and status streams short, for speed.
 """
 
 from __future__ import annotations
@@ -29,14 +29,20 @@ HERE = Path(__file__).parent
 CONFIG = HERE / "fuzz.toml"
 HOOKS = HERE / "fuzz_hooks.py"
 SORTS = ("newest", "price_asc", "price_desc", "name")
+FUZZ_SETTINGS = {
+    "BAZAAR_GATEWAY_RATE_LIMITS_ENABLED": "false",
+    # Hundreds of sign-ups and logins: the cheapest hashing auth allows outside production.
+    "BAZAAR_AUTH_ARGON2_MEMORY_KIB": "1024",
+    "BAZAAR_AUTH_ARGON2_TIME_COST": "1",
+    # A status stream of an open order stays open this long: the run waits for each one.
+    "BAZAAR_ORDERS_STREAM_MAX_SECONDS": "1",
+}
 
 
 @pytest.fixture(scope="module")
 def fuzz_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     """The platform with the gateway's rate limits off."""
-    with launch(
-        tmp_path_factory.mktemp("fuzz"), {"BAZAAR_GATEWAY_RATE_LIMITS_ENABLED": "false"}
-    ) as running:
+    with launch(tmp_path_factory.mktemp("fuzz"), FUZZ_SETTINGS) as running:
         yield running
 
 
@@ -126,6 +132,7 @@ def fuzz_environment(platform: Platform) -> dict[str, str]:
     }
 
 
+@pytest.mark.timeout(900)  # about two minutes on an idle machine; shared ones are slower
 def test_schemathesis_finds_the_merged_document_true(
     fuzz_platform: Platform, tmp_path: Path
 ) -> None:

@@ -20,7 +20,9 @@ from chassis.settings import ServiceSettings
 
 
 class BodySettings(ServiceSettings):
-    service_name = "bodies"
+    # The chassis' loggers keep the first service name they log with: the same one as
+    # test_flaskapp's keeps the two files independent of the order they run in.
+    service_name = "example"
     default_port = 8998
 
 
