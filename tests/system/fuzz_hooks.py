@@ -23,12 +23,18 @@ from chassis.schemas import CURSOR_PATTERN
 
 # What exists on the platform under test, as JSON (written by the test before the run):
 # {"cursors": {"<path>": {"<sort, or empty>": "<a next_cursor>"}}, "categories": [slug],
-#  "address_id": ..., "payment_method_id": ...}
+#  "address_id": ..., "payment_method_id": ..., "order_id": ..., "payment_id": ...}
 FIXTURES_ENV = "BAZAAR_FUZZ_FIXTURES"
 CARD_PATTERN = re.compile(r"^[0-9](?:[ -]*[0-9]){11,18}$")
 SLUG_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 FOREIGN_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+TEXT_ID = re.compile(r"[^\x00-\x1f\x7f]{1,64}")
 PRODUCT_PATHS = ("/api/catalog/products", "/api/catalog/products/{product_id}")
+# Payments are made by the order saga, never by a call in the document: real ids for these.
+PAYMENT_PATHS = (
+    "/api/payments/payments/{payment_id}",
+    "/api/payments/payments/{payment_id}/refunds",
+)
 
 
 def _fixtures() -> dict[str, Any]:
@@ -65,6 +71,17 @@ def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
         sort = str(query.get("sort", "newest")) if path == "/api/catalog/products" else ""
         if re.fullmatch(CURSOR_PATTERN, query["cursor"]) and sort in known:
             query["cursor"] = known[sort]
+    order_id = query.get("order_id") if isinstance(query, dict) else None
+    if (
+        path == "/api/payments/payments"
+        and isinstance(order_id, str)
+        and TEXT_ID.fullmatch(order_id)
+    ):
+        query["order_id"] = fixtures["order_id"]
+    params = case.path_parameters
+    payment_id = params.get("payment_id") if isinstance(params, dict) else None
+    if path in PAYMENT_PATHS and isinstance(payment_id, str) and TEXT_ID.fullmatch(payment_id):
+        params["payment_id"] = fixtures["payment_id"]
     body = case.body
     if not isinstance(body, dict):
         return

@@ -14,6 +14,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -82,6 +83,17 @@ def next_cursor(client: httpx.Client, path: str, **params: str) -> str:
     return cursor
 
 
+def paid(api: httpx.Client, order_id: str) -> str:
+    """The id of the order's payment, once the saga has made it."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        response = api.get("/api/payments/payments", params={"order_id": order_id})
+        if response.status_code == 200:
+            return str(response.json()["id"])
+        time.sleep(0.2)
+    raise AssertionError(f"order {order_id} has no payment: {response.text}")
+
+
 def fuzz_environment(platform: Platform) -> dict[str, str]:
     """Tokens and existing resources for fuzz.toml and fuzz_hooks.py."""
     email, password = "fuzz-admin@bazaar.test", "a long and unusual admin passphrase 7"
@@ -108,12 +120,15 @@ def fuzz_environment(platform: Platform) -> dict[str, str]:
         )  # fmt: skip
         assert card.status_code == 201, card.text
         ids = {"address_id": address.json()["id"], "payment_method_id": card.json()["id"]}
+        orders = []
         for _ in range(2):  # two orders: a second page of them, and its cursor
             assert api.put("/api/orders/cart/items/1", json={"quantity": 1}).status_code == 200
             placed = api.post(
                 "/api/orders/", json=ids, headers={"Idempotency-Key": uuid.uuid4().hex}
             )
             assert placed.status_code in (201, 202), placed.text
+            orders.append(placed.json()["id"])
+        payment = paid(api, orders[0])
         categories = [c["slug"] for c in api.get("/api/catalog/categories").json()["items"]]
         cursors = {
             "/api/catalog/products": {
@@ -122,7 +137,8 @@ def fuzz_environment(platform: Platform) -> dict[str, str]:
             "/api/orders/": {"": next_cursor(api, "/api/orders/")},
             "/api/users/": {"": next_cursor(api, "/api/users/")},
         }
-    fixtures = {"cursors": cursors, "categories": categories, **ids}
+    fixtures = {"cursors": cursors, "categories": categories, **ids,
+                "order_id": orders[0], "payment_id": payment}  # fmt: skip
     return {
         "BAZAAR_FUZZ_HOOKS": str(HOOKS),
         "BAZAAR_FUZZ_ADMIN_TOKEN": admin["Authorization"].removeprefix("Bearer "),
