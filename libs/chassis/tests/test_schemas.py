@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
-import pytest
-from pydantic import ValidationError
+import re
 
-from chassis.schemas import EMAIL_PATTERN, Email, Int32, Line, Model, Query, Text
+import pytest
+from pydantic import TypeAdapter, ValidationError
+
+from chassis.schemas import (
+    EMAIL_DOCUMENTED_PATTERN,
+    LINE_PATTERN,
+    TEXT_PATTERN,
+    Email,
+    Int32,
+    Line,
+    Model,
+    Query,
+    Text,
+)
 
 
 class Body(Model):
@@ -75,4 +87,31 @@ def test_line_refuses_empty_and_multi_line_and_control_characters(name: str) -> 
 
 
 def test_the_email_pattern_is_in_the_json_schema() -> None:
-    assert Contact.model_json_schema()["properties"]["email"]["pattern"] == EMAIL_PATTERN
+    pattern = Contact.model_json_schema()["properties"]["email"]["pattern"]
+    assert pattern == EMAIL_DOCUMENTED_PATTERN
+    assert re.fullmatch(pattern, "ann@example.com")
+
+
+@pytest.mark.parametrize(
+    "name", ["Ann", " Ann ", "Zoë Ørsted", "x", "\U0001f600 smile", "", "   ", "two\nlines",
+             "tab\tname", "rtl\u202eoverride", "c1\x85control", "del\x7f"],
+)  # fmt: skip
+def test_the_documented_line_pattern_says_what_the_validator_does(name: str) -> None:
+    try:
+        Contact(email="ann@example.com", name=name)
+        accepted = True
+    except ValidationError:
+        accepted = False
+    assert bool(re.fullmatch(LINE_PATTERN, name)) == accepted
+
+
+@pytest.mark.parametrize(
+    "text", ["plain", "two\nlines\r\n", "tab\t", "", "nul\x00", "bell\x07", "del\x7f"]
+)
+def test_the_documented_text_pattern_says_what_the_validator_does(text: str) -> None:
+    try:
+        TypeAdapter(Text).validate_python(text)
+        accepted = True
+    except ValidationError:
+        accepted = False
+    assert bool(re.fullmatch(TEXT_PATTERN, text)) == accepted

@@ -19,7 +19,7 @@ from flask import Request as FlaskRequest
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
-from chassis import faults
+from chassis import bodies, faults
 from chassis.auth import Principal, TokenVerifier, bearer_token, verifier_from_settings
 from chassis.db import Database, DatabaseUnavailable, database_unavailable
 from chassis.errors import (
@@ -71,6 +71,11 @@ class ServiceRequest(FlaskRequest):
                 extra={"position": e.start},
             )
         return super().on_json_loading_failed(e)
+
+
+# On import, not in create_api_app: `@bp.input` builds its adapter when a views module
+# loads, and every views module imports this one first.
+bodies.install()
 
 
 @dataclass

@@ -41,7 +41,13 @@ _IDEMPOTENCY_PARAMETER = {
     "required": True,
     "description": "A unique key (a UUID, say); a retry with the same key and body gets the "
     "first answer again, with `Idempotent-Replayed: true`.",
-    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+    # Printable ASCII; HTTP drops spaces around a header value, so none are at its ends.
+    "schema": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 255,
+        "pattern": r"^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$",
+    },
 }
 _IDEMPOTENCY_RESPONSES = {
     "400": "Idempotency-Key missing or malformed",
@@ -88,11 +94,32 @@ def _document_conditional(operation: dict[str, Any]) -> None:
     )
 
 
+def _schema_requires_fields(spec: dict[str, Any], schema: Any) -> bool:
+    if isinstance(schema, dict) and "$ref" in schema:
+        name = str(schema["$ref"]).rpartition("/")[2]
+        schema = spec.get("components", {}).get("schemas", {}).get(name)
+    return isinstance(schema, dict) and bool(schema.get("required"))
+
+
+def _document_required_body(spec: dict[str, Any], operation: dict[str, Any]) -> None:
+    body = operation.get("requestBody")
+    if not body:
+        return
+    content = body.get("content", {})
+    # An empty body is not JSON: a JSON-only operation always needs one. One that also
+    # takes a form needs one when its parameters include required fields.
+    if set(content) == {"application/json"} or any(
+        _schema_requires_fields(spec, media.get("schema")) for media in content.values()
+    ):
+        body["required"] = True
+
+
 def document_problems(spec: dict[str, Any]) -> dict[str, Any]:
     """Make every error response, and the default one, a problem document.
 
     Operations marked by `chassis.idempotency.idempotent` also get their header documented,
-    and those marked by `chassis.httpcache.public_cache` their If-None-Match and 304.
+    and those marked by `chassis.httpcache.public_cache` their If-None-Match and 304. A
+    request body the operation cannot do without is marked required.
     """
     components = spec.setdefault("components", {}).setdefault("schemas", {})
     components["Problem"] = PROBLEM_SCHEMA
@@ -108,6 +135,7 @@ def document_problems(spec: dict[str, Any]) -> dict[str, Any]:
                 continue
             _document_idempotency(operation)
             _document_conditional(operation)
+            _document_required_body(spec, operation)
             responses = operation.setdefault("responses", {})
             for status in list(responses):
                 if status != "default" and int(status) >= 400:

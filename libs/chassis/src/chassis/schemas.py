@@ -24,8 +24,21 @@ def _no_control_characters(value: str) -> str:
     return value
 
 
+# The same rules as patterns, so the OpenAPI document states them; the validators enforce
+# them (pydantic's regex engine cannot take lone surrogates, which JSON can carry).
+TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+# Lone surrogates are left out of the patterns: JSON Schema strings are Unicode text, and
+# tools cannot generate or match them (they are refused all the same).
+_NOT_IN_A_LINE = r"\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069"
+# At least one character that is not a space: a line is trimmed, then may not be empty.
+LINE_PATTERN = rf"^[^{_NOT_IN_A_LINE}]*[^\s{_NOT_IN_A_LINE}][^{_NOT_IN_A_LINE}]*$"
+
 # Text that databases accept as-is: no NUL or other control characters.
-Text = Annotated[str, AfterValidator(_no_control_characters)]
+Text = Annotated[
+    str,
+    AfterValidator(_no_control_characters),
+    Field(json_schema_extra={"pattern": TEXT_PATTERN}),
+]
 
 # Bidirectional overrides and isolates let a name display as something else.
 _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
@@ -46,7 +59,10 @@ def _normalized_email(value: object) -> object:
 
 # Printable text on one line (names, titles), surrounding spaces removed, not empty.
 Line = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1), AfterValidator(_single_line)
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1),
+    AfterValidator(_single_line),
+    Field(json_schema_extra={"pattern": LINE_PATTERN}),
 ]
 
 # An email's shape, loosely: who can receive mail there is not for a regex to say.
@@ -54,12 +70,25 @@ Line = Annotated[
 DisplayName = Annotated[Line, StringConstraints(max_length=80)]
 
 EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$"
+# What the document states: the same shape without the characters `_single_line` refuses.
+_EMAIL_CHAR = rf"[^@\s{_NOT_IN_A_LINE}]"
+EMAIL_DOCUMENTED_PATTERN = rf"^{_EMAIL_CHAR}{{1,64}}@{_EMAIL_CHAR}+\.{_EMAIL_CHAR}+$"
 # Trimmed and lower-cased (how emails are stored and compared), then checked.
 Email = Annotated[
     str,
     StringConstraints(max_length=254, pattern=EMAIL_PATTERN),
     AfterValidator(_single_line),
     BeforeValidator(_normalized_email),  # last, so it wraps the rest and runs first
+    Field(json_schema_extra={"pattern": EMAIL_DOCUMENTED_PATTERN}),
+]
+
+# A `next_cursor` from an earlier page: itsdangerous' URL-safe payload (a leading dot
+# when compressed), a dot, its signature. One that does not verify answers 400.
+CURSOR_PATTERN = r"^\.?[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$"
+Cursor = Annotated[
+    str,
+    StringConstraints(max_length=1000, pattern=CURSOR_PATTERN),
+    Field(description="`next_cursor` of the previous page"),
 ]
 
 # Integers that fit a PostgreSQL INTEGER column.

@@ -19,6 +19,17 @@ from gateway.upstreams import PROBE_TIMEOUT, Upstreams
 log = get_logger("gateway.openapi")
 
 BEARER_AUTH = {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+# Where the bearer tokens come from: auth's token endpoint, which answers a refused grant
+# with 400 as RFC 6749 §5.2 says (clients and schemathesis learn that from `tokenUrl`).
+TOKEN_URL = "/api/auth/token"  # noqa: S105 - a path, not a secret
+OAUTH2 = {
+    "type": "oauth2",
+    "description": "Tokens for `BearerAuth`, from the auth service's token endpoint.",
+    "flows": {
+        "password": {"tokenUrl": TOKEN_URL, "scopes": {}},
+        "clientCredentials": {"tokenUrl": TOKEN_URL, "scopes": {}},
+    },
+}
 # A service generates its document on request; give it longer than a liveness probe.
 FETCH_TIMEOUT = 4 * PROBE_TIMEOUT
 
@@ -50,6 +61,8 @@ def merge_documents(
         "paths": paths,
         "components": components,
     }
+    if "auth" in documents:
+        components["securitySchemes"]["OAuth2"] = OAUTH2
     if unavailable:
         merged_document["x-unavailable"] = sorted(unavailable)
     return merged_document

@@ -78,9 +78,9 @@ def test_unknown_and_inactive_products_are_refused(
     client: FlaskClient, customer: dict[str, str], shop: UpstreamsStandIn
 ) -> None:
     shop.add_product(3, active=False)
-    problem_of(put(client, customer, 99, 1), 422, "unknown-product")
-    problem_of(put(client, customer, 3, 1), 422, "unknown-product")
-    problem_of(put(client, customer, 2**40, 1), 422, "unknown-product")
+    problem_of(put(client, customer, 99, 1), 404, "unknown-product")
+    problem_of(put(client, customer, 3, 1), 404, "unknown-product")
+    problem_of(put(client, customer, 2**40, 1), 404, "unknown-product")
     assert client.get("/cart", headers=customer).get_json()["items"] == []
 
 
@@ -89,7 +89,7 @@ def test_a_product_in_another_currency_is_refused(
 ) -> None:
     shop.add_product(3, price={"amount": 900, "currency": "USD"})
     put(client, customer, 1, 1)
-    body = problem_of(put(client, customer, 3, 1), 422, "currency-mismatch")
+    body = problem_of(put(client, customer, 3, 1), 409, "currency-mismatch")
     assert (body["cart_currency"], body["currency"]) == ("EUR", "USD")
 
 

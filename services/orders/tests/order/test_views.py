@@ -52,7 +52,8 @@ def test_the_list_holds_the_callers_orders_newest_first_in_pages(
 
 
 def test_a_forged_cursor_is_a_400(client: FlaskClient, customer: dict[str, str]) -> None:
-    problem_of(client.get("/?cursor=forged", headers=customer), 400, "invalid-cursor")
+    problem_of(client.get("/?cursor=forged", headers=customer), 400, "invalid-parameter")
+    problem_of(client.get("/?cursor=eyJzIjoxfQ.forged", headers=customer), 400, "invalid-cursor")
 
 
 def test_admins_may_list_everyones_orders_and_filter_by_status(

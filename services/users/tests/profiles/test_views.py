@@ -280,6 +280,19 @@ def test_patch_me_with_invalid_values_is_422(
     assert after.display_name == ann.display_name
 
 
+def test_patch_me_with_a_null_body_is_422_and_changes_nothing(
+    client: FlaskClient, token_minter: TokenMinter, session: Session
+) -> None:
+    ann = make_profile(session, phone="+49 30 1234567")
+    response = client.patch(
+        "/me", data="null", content_type="application/json", headers=user_auth(token_minter, ann)
+    )
+    problem_of(response, 422, "validation-error")
+    after = stored(session, ann.id)
+    assert after is not None
+    assert (after.display_name, after.phone) == (ann.display_name, "+49 30 1234567")
+
+
 def test_delete_me_is_not_a_route(client: FlaskClient, service_token: dict[str, str]) -> None:
     # `/me` must never reach the `/<user_id>` rules, which would try to delete "me".
     response = client.delete("/me", headers=service_token)

@@ -19,7 +19,7 @@ export interface paths {
                 path?: never;
                 cookie?: never;
             };
-            requestBody?: {
+            requestBody: {
                 content: {
                     "application/x-www-form-urlencoded": components["schemas"]["TokenRequest"];
                     "application/json": components["schemas"]["TokenRequest"];
@@ -198,7 +198,7 @@ export interface paths {
                 path?: never;
                 cookie?: never;
             };
-            requestBody?: {
+            requestBody: {
                 content: {
                     "application/json": components["schemas"]["AccountCreate"];
                 };

@@ -74,7 +74,7 @@ export interface paths {
                 path?: never;
                 cookie?: never;
             };
-            requestBody?: {
+            requestBody: {
                 content: {
                     "application/json": components["schemas"]["CheckoutRequest"];
                 };
@@ -286,7 +286,13 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "text/event-stream": string;
+                        "text/event-stream": {
+                            /** @constant */
+                            event: "status";
+                            id?: string;
+                            retry?: number;
+                            data: string;
+                        };
                     };
                 };
                 /** @description Authentication error */
@@ -410,7 +416,7 @@ export interface paths {
                 };
                 cookie?: never;
             };
-            requestBody?: {
+            requestBody: {
                 content: {
                     "application/json": components["schemas"]["StatusChange"];
                 };
@@ -477,7 +483,7 @@ export interface paths {
             cookie?: never;
         };
         get?: never;
-        /** Set how many of a product the cart holds (1 to 99); 422 for an unknown product. */
+        /** Set how many of a product the cart holds (1 to 99); 404 for an unknown product. */
         put: {
             parameters: {
                 query?: never;
@@ -487,7 +493,7 @@ export interface paths {
                 };
                 cookie?: never;
             };
-            requestBody?: {
+            requestBody: {
                 content: {
                     "application/json": components["schemas"]["QuantityUpdate"];
                 };

@@ -57,7 +57,7 @@ export interface paths {
                 path?: never;
                 cookie?: never;
             };
-            requestBody?: {
+            requestBody: {
                 content: {
                     "application/json": components["schemas"]["MethodCreate"];
                 };
@@ -371,7 +371,7 @@ export interface paths {
                 };
                 cookie?: never;
             };
-            requestBody?: {
+            requestBody: {
                 content: {
                     "application/json": components["schemas"]["RefundCreate"];
                 };
@@ -509,7 +509,7 @@ export interface components {
         MethodCreate: {
             /**
              * Card Number
-             * @description 12 to 19 digits; spaces and dashes are ignored
+             * @description 12 to 19 digits passing the Luhn check; spaces and dashes are ignored
              * @example 4242 4242 4242 4242
              */
             card_number: string;

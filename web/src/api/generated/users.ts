@@ -69,7 +69,7 @@ export interface paths {
                 path?: never;
                 cookie?: never;
             };
-            requestBody?: {
+            requestBody: {
                 content: {
                     "application/json": components["schemas"]["ProfileCreate"];
                 };
@@ -187,7 +187,7 @@ export interface paths {
                 path?: never;
                 cookie?: never;
             };
-            requestBody?: {
+            requestBody: {
                 content: {
                     "application/json": components["schemas"]["ProfileUpdate"];
                 };
@@ -288,7 +288,7 @@ export interface paths {
                 path?: never;
                 cookie?: never;
             };
-            requestBody?: {
+            requestBody: {
                 content: {
                     "application/json": components["schemas"]["AddressCreate"];
                 };
@@ -569,7 +569,7 @@ export interface paths {
                 };
                 cookie?: never;
             };
-            requestBody?: {
+            requestBody: {
                 content: {
                     "application/json": components["schemas"]["AddressUpdate"];
                 };
@@ -854,7 +854,7 @@ export interface components {
             region?: string | null;
             /**
              * Country
-             * @description ISO 3166-1 alpha-2 code; stored upper-case
+             * @description ISO 3166-1 alpha-2 code, either case; stored upper-case
              */
             country: string;
             /**
@@ -910,7 +910,7 @@ export interface components {
             region?: string | null;
             /**
              * Country
-             * @description ISO 3166-1 alpha-2 code; stored upper-case
+             * @description ISO 3166-1 alpha-2 code, either case; stored upper-case
              * @default null
              */
             country?: string;

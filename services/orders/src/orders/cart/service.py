@@ -6,7 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from chassis.errors import Conflict, NotFound, ValidationFailed
+from chassis.errors import Conflict, NotFound
 from orders.models import Cart, CartItem
 from orders.upstreams import Upstreams
 
@@ -15,14 +15,14 @@ MAX_LINES = 50
 MAX_PRODUCT_ID = 2**31 - 1
 
 
-class UnknownProduct(ValidationFailed):
-    """The product does not exist in catalog or is not for sale."""
+class UnknownProduct(NotFound):
+    """The product the path names does not exist in catalog or is not for sale."""
 
     slug, title = "unknown-product", "Unknown product"
 
 
-class CurrencyMismatch(ValidationFailed):
-    """One cart holds one currency; this product is priced in another."""
+class CurrencyMismatch(Conflict):
+    """One cart holds one currency; this product is priced in another (the cart's state)."""
 
     slug, title = "currency-mismatch", "Currency differs from the cart's"
 

@@ -28,7 +28,7 @@ def get_cart() -> CartRead:
 @bp.input(QuantityUpdate, arg_name="body")
 @bp.output(CartRead)
 def set_quantity(product_id: int, body: QuantityUpdate) -> CartRead:
-    """Set how many of a product the cart holds (1 to 99); 422 for an unknown product."""
+    """Set how many of a product the cart holds (1 to 99); 404 for an unknown product."""
     cart = service.set_quantity(
         session=db_session(),
         upstreams=upstreams(),

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from chassis.pagination import DEFAULT_LIMIT, MAX_LIMIT
-from chassis.schemas import Model, Query
+from chassis.schemas import Cursor, Model, Query
 from orders.models import Order, OrderStatus
 from orders.money import Money, money
 from orders.order.service import Actor, allowed_moves
@@ -78,7 +78,7 @@ class OrderQuery(Query):
     """Paging for the order list; admins may ask for everyone's orders."""
 
     limit: Annotated[int, Field(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT
-    cursor: Annotated[str | None, Field(max_length=1000)] = None
+    cursor: Cursor | None = None
     all: Annotated[bool, Field(description="Everyone's orders (admins only).")] = False
     status: OrderStatus | None = None
 

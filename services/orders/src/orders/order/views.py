@@ -28,7 +28,25 @@ STREAM_RESPONSE: ResponsesObjectType = {
             "now and after every change, `: heartbeat` comments every 5 s, `retry: 2000`. "
             "Ends when the order is CANCELLED or DELIVERED, or after 55 s."
         ),
-        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        # OpenAPI 3.1: `schema` describes one event, its `data` an order as JSON.
+        "content": {
+            "text/event-stream": {
+                "schema": {
+                    "type": "object",
+                    "required": ["event", "data"],
+                    "properties": {
+                        "event": {"const": "status"},
+                        "id": {"type": "string"},
+                        "retry": {"type": "integer", "minimum": 0},
+                        "data": {
+                            "type": "string",
+                            "contentMediaType": "application/json",
+                            "contentSchema": {"$ref": "#/components/schemas/OrderRead"},
+                        },
+                    },
+                }
+            }
+        },
     }
 }
 

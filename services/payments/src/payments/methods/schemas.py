@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field, ValidationInfo, field_validator
+from pydantic import AfterValidator, ConfigDict, Field, ValidationInfo, field_validator
 
 from chassis.schemas import Model, ReadModel
 from payments.cards import expired, luhn_valid, normalize_number
@@ -24,9 +24,9 @@ CardNumber = Annotated[
     Field(
         min_length=12,
         max_length=40,
-        pattern=r"^[0-9][0-9 -]*[0-9]$",
+        pattern=r"^[0-9](?:[ -]*[0-9]){11,18}$",
         repr=False,
-        description="12 to 19 digits; spaces and dashes are ignored",
+        description="12 to 19 digits passing the Luhn check; spaces and dashes are ignored",
         examples=["4242 4242 4242 4242"],
     ),
     AfterValidator(_card_number),
@@ -36,8 +36,24 @@ ExpMonth = Annotated[int, Field(ge=1, le=12)]
 ExpYear = Annotated[int, Field(ge=2000, le=2100, description="four digits")]
 
 
+def _unexpired_in_schema(schema: dict[str, Any]) -> None:
+    # Cards work through their expiry month: this year from this month on, or a later
+    # year. Stated as of the day the document is built.
+    today = dt.datetime.now(dt.UTC).date()
+    schema["properties"]["exp_year"]["minimum"] = today.year
+    schema["not"] = {
+        "required": ["exp_year", "exp_month"],
+        "properties": {
+            "exp_year": {"maximum": today.year},
+            "exp_month": {"maximum": today.month - 1},
+        },
+    }
+
+
 class MethodCreate(Model):
     """A card to save: it is tokenized at once; only brand, last 4 and expiry are kept."""
+
+    model_config = ConfigDict(json_schema_extra=_unexpired_in_schema)
 
     card_number: CardNumber
     exp_month: ExpMonth

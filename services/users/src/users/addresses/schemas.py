@@ -20,6 +20,18 @@ def _known_country(value: str) -> str:
     return code
 
 
+def _country_pattern(codes: frozenset[str]) -> str:
+    # The code list as a pattern, either case: `^(?:[Aa][DdEe...]|[Bb][...]|...)$`.
+    seconds: dict[str, list[str]] = {}
+    for code in sorted(codes):
+        seconds.setdefault(code[0], []).append(code[1])
+    groups = (
+        f"[{first}{first.lower()}][{''.join(c + c.lower() for c in rest)}]"
+        for first, rest in seconds.items()
+    )
+    return "^(?:" + "|".join(groups) + ")$"
+
+
 Label = Annotated[Line, StringConstraints(max_length=40)]
 Recipient = Annotated[Line, StringConstraints(max_length=120)]
 AddressLine = Annotated[Line, StringConstraints(max_length=200)]
@@ -33,7 +45,11 @@ Country = Annotated[
     str,
     StringConstraints(pattern=r"^[A-Za-z]{2}$"),
     AfterValidator(_known_country),
-    Field(description="ISO 3166-1 alpha-2 code; stored upper-case"),
+    # The validator's message names the code; the document lists every code it takes.
+    Field(
+        description="ISO 3166-1 alpha-2 code, either case; stored upper-case",
+        json_schema_extra={"pattern": _country_pattern(COUNTRY_CODES)},
+    ),
 ]
 
 

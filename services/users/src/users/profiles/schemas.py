@@ -10,7 +10,7 @@ from pydantic import Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from chassis.pagination import DEFAULT_LIMIT, MAX_LIMIT
-from chassis.schemas import Model, Query, ReadModel
+from chassis.schemas import Cursor, Model, Query, ReadModel
 from users.fields import DisplayName, Email, Phone
 
 Role = Literal["customer", "admin"]
@@ -62,4 +62,4 @@ class ProfileQuery(Query):
     """Paging for the profile list, oldest first."""
 
     limit: Annotated[int, Field(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT
-    cursor: Annotated[str | None, Field(max_length=1000)] = None
+    cursor: Cursor | None = None
