@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 from sqlalchemy import String, inspect, select, text
 from sqlalchemy.exc import OperationalError, StatementError
@@ -128,10 +129,26 @@ def test_a_read_session_reads_without_a_transaction_on_postgresql(db: Database) 
     with count_queries(db.read_engine) as queries, db.read_session_factory() as session:
         assert list(session.scalars(select(Event.name))) == ["seen"]
         driver = session.connection().connection.driver_connection
+        # SQLite keeps its deferred BEGIN: in-process, it costs no round trip.
+        if db.dialect == "postgresql":
+            assert driver.autocommit is True
+            # Idle after the query: no BEGIN was sent, so no COMMIT is owed either.
+            assert driver.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
         session.commit()
     assert queries.count == 1
-    # SQLite keeps its deferred BEGIN: in-process, it costs no round trip.
-    assert getattr(driver, "autocommit", False) is (db.dialect == "postgresql")
+
+
+def test_reads_and_writes_share_one_pool_and_writes_stay_transactional(db: Database) -> None:
+    with db.read_session_factory() as session:
+        session.scalars(select(Event.name)).all()
+    with db.session() as session:
+        session.add(Event(name="written"))
+        session.flush()
+        driver = session.connection().connection.driver_connection
+        if db.dialect == "postgresql":
+            assert driver.autocommit is False
+            assert driver.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
+    assert db.read_engine.pool is db.engine.pool
 
 
 def test_a_read_session_refuses_orm_writes(db: Database) -> None:

@@ -124,18 +124,10 @@ class TimestampMixin:
     )
 
 
-def create_db_engine(
-    url: str, *, pool_size: int = 10, pooled: bool = True, autocommit: bool = False
-) -> Engine:
-    """An engine tuned for the dialect: SQLite gets WAL, FKs and real transactions.
-
-    `autocommit` (not for SQLite) makes every connection of its pool autocommit for good,
-    so no checkout pays for switching a connection's mode and back.
-    """
+def create_db_engine(url: str, *, pool_size: int = 10, pooled: bool = True) -> Engine:
+    """An engine tuned for the dialect: SQLite gets WAL, FKs and real transactions."""
     parsed = make_url(url)
     extra: dict[str, Any] = {} if pooled else {"poolclass": NullPool}
-    if autocommit and parsed.get_backend_name() != "sqlite":
-        extra["isolation_level"] = "AUTOCOMMIT"
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
@@ -221,7 +213,6 @@ def _forget_connections_in_forked_children(db: Database) -> None:
         alive = ref()
         if alive is not None:
             alive.engine.dispose(close=False)
-            alive.read_engine.dispose(close=False)
 
     os.register_at_fork(after_in_child=forget)
 
@@ -241,6 +232,30 @@ def _reads_only(factory: sessionmaker[Session]) -> sessionmaker[Session]:
     return factory
 
 
+def _reading_engine(engine: Engine) -> Engine:
+    """`engine` (the same pool) whose connections autocommit while a read session holds them.
+
+    One pool for reads and writes: a second pool would keep up to twice the connections
+    open per process, and PostgreSQL's connection limit is shared by every process. The
+    driver's autocommit switch is an attribute set, no round trip (SQLAlchemy's own
+    isolation-level option measured ~170 Python calls a checkout); commit and rollback of
+    an idle autocommit connection send nothing.
+    """
+    reading = engine.execution_options()
+
+    @event.listens_for(reading, "engine_connect")
+    def autocommit(connection: Connection) -> None:
+        connection.connection.dbapi_connection.autocommit = True  # type: ignore[union-attr]
+
+    @event.listens_for(engine.pool, "checkin")
+    def transactions_again(dbapi_connection: Any, _record: Any) -> None:
+        # Back in the pool, every connection is a transactional one again.
+        if dbapi_connection is not None and getattr(dbapi_connection, "autocommit", False):
+            dbapi_connection.autocommit = False
+
+    return reading
+
+
 class Database:
     """An engine and its session factories."""
 
@@ -255,7 +270,7 @@ class Database:
         # are refused.
         self.read_engine = self.engine
         if self.engine.dialect.name != "sqlite":
-            self.read_engine = create_db_engine(url, pool_size=pool_size, autocommit=True)
+            self.read_engine = _reading_engine(self.engine)
         self.read_session_factory = _reads_only(
             sessionmaker(self.read_engine, expire_on_commit=False)
         )
@@ -304,4 +319,3 @@ class Database:
     def dispose(self) -> None:
         """Close pooled connections."""
         self.engine.dispose()
-        self.read_engine.dispose()
