@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import pytest
 
 from chassis.breaker import CircuitBreaker
+from chassis.revocation import RevocationUnavailable
 from gateway.ratelimit import RateLimiter
 from gateway.tokens import GuardedRevocationList
 
@@ -109,3 +111,28 @@ def test_a_revocation_trial_raising_an_unexpected_error_frees_the_breaker() -> N
     failing[0] = False
     clock.now += 2.0
     assert guarded.is_revoked("jti") is False, "tokens stayed refused after a failed trial"
+
+
+def test_signed_in_requests_are_served_again_a_second_after_the_revocation_store_returns() -> None:
+    down = [True]
+
+    class Revocations:
+        def revoke(self, jti: str, expires_at: int) -> None:
+            """Not used here."""
+
+        def is_revoked(self, jti: str) -> bool:
+            if down[0]:
+                raise RevocationUnavailable("connection refused")
+            return False
+
+    guarded = GuardedRevocationList(Revocations())
+    for _ in range(guarded.breaker.fail_max):
+        with pytest.raises(RevocationUnavailable):
+            guarded.is_revoked("jti")
+    down[0] = False  # the store is back; the open circuit still refuses at once
+    with pytest.raises(RevocationUnavailable):
+        guarded.is_revoked("jti")
+    # The chaos criterion is 5 s from the fault's end to every request served: the circuit's
+    # own wait must leave most of it to the store's recovery.
+    time.sleep(1.05)
+    assert guarded.is_revoked("jti") is False
