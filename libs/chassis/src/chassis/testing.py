@@ -405,10 +405,11 @@ class PrivatePostgres:
                 shutil.chown(self._dir, "postgres", "postgres")
             self._run(self._binary("initdb"), "-D", self._dir, "-U", "postgres",
                       "--auth=trust", "--no-sync", "-E", "UTF8")  # fmt: skip
+        # fsync off only: an immediate stop (a crash) must keep every commit, which
+        # synchronous_commit=off would not (its last WAL is still in the server's memory).
         options = (
             f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self._dir} -c fsync=off"
-            " -c synchronous_commit=off -c full_page_writes=off -c shared_buffers=16MB"
-            f" -c max_connections={self.max_connections}"
+            f" -c shared_buffers=16MB -c max_connections={self.max_connections}"
         )
         self._run(self._binary("pg_ctl"), "-D", self._dir, "-l", str(self.log), "-o", options,
                   "-w", "-t", "60", "-s", "start")  # fmt: skip
