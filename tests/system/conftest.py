@@ -109,7 +109,14 @@ SERVICES_WITH_DATABASES = ("catalog", "auth", "users", "orders", "payments")
 def real_platform(
     tmp_path_factory: pytest.TempPathFactory, redis_url: str, rabbitmq_url: str
 ) -> Iterator[Platform]:
-    """`bazaar up` on PostgreSQL (a database per service), Redis and RabbitMQ.
+    """`bazaar up` on PostgreSQL (a database per service), Redis and RabbitMQ."""
+    with on_real_backends(tmp_path_factory.mktemp("real"), redis_url, rabbitmq_url) as running:
+        yield running
+
+
+@contextmanager
+def on_real_backends(root: Path, redis_url: str, broker_url: str) -> Iterator[Platform]:
+    """`bazaar up` in `root` on fresh PostgreSQL databases, Redis and the broker at `broker_url`.
 
     Its broker names live under a namespace of their own, so a run never meets another
     platform's messages on a shared RabbitMQ.
@@ -117,14 +124,14 @@ def real_platform(
     with ExitStack() as stack:
         env = {
             "BAZAAR_REDIS_URL": redis_url,
-            "BAZAAR_BROKER_URL": rabbitmq_url,
+            "BAZAAR_BROKER_URL": broker_url,
             "BAZAAR_BROKER_NAMESPACE": "test-" + uuid.uuid4().hex[:10],
         }
         for service in SERVICES_WITH_DATABASES:
             url = stack.enter_context(fresh_postgres_database(f"bazaar_system_{service}"))
             env[f"BAZAAR_{service.upper()}_DATABASE_URL"] = url
-        stack.callback(delete_broker_namespace, rabbitmq_url, env["BAZAAR_BROKER_NAMESPACE"])
-        yield stack.enter_context(launch(tmp_path_factory.mktemp("real"), env))
+        stack.callback(delete_broker_namespace, broker_url, env["BAZAAR_BROKER_NAMESPACE"])
+        yield stack.enter_context(launch(root, env))
 
 
 def delete_broker_namespace(url: str, namespace: str) -> None:

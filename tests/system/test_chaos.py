@@ -31,10 +31,9 @@ import pytest
 
 from chassis.registry import free_port
 from chassis.settings import ServiceSettings
-from chassis.testing import PrivateRedis
+from chassis.testing import PrivatePostgres, PrivateRabbitMQ, PrivateRedis
 
 from .conftest import SERVICES_WITH_DATABASES, Platform, launch
-from .servers import PrivatePostgres, PrivateRabbitMQ
 from .shop import (
     TIMEOUT,
     Customer,
@@ -402,14 +401,14 @@ class Chaos:
 def chaos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chaos]:
     """`bazaar up` on a private PostgreSQL, Redis and RabbitMQ, with shoppers ready."""
     with ExitStack() as stack:
-        postgres = PrivatePostgres()
-        stack.callback(postgres.destroy)
+        postgres = PrivatePostgres(max_connections=200)
+        stack.callback(postgres.remove)
         redis = PrivateRedis(free_port())
         rabbitmq = PrivateRabbitMQ()
-        stack.callback(rabbitmq.destroy)
+        stack.callback(rabbitmq.remove)
         with ThreadPoolExecutor(3) as pool:  # the three boot at once
             for started in [pool.submit(server.start) for server in (redis, rabbitmq)] + [
-                pool.submit(postgres.create)
+                pool.submit(postgres.start)
             ]:
                 started.result()
         stack.callback(redis.stop)
@@ -424,7 +423,8 @@ def chaos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chaos]:
             "BAZAAR_THREADS": str(ServiceSettings.model_fields["threads"].default),
         }
         for service in SERVICES_WITH_DATABASES:
-            env[f"BAZAAR_{service.upper()}_DATABASE_URL"] = postgres.database(f"bazaar_{service}")
+            url = postgres.new_database(f"bazaar_{service}")
+            env[f"BAZAAR_{service.upper()}_DATABASE_URL"] = url
         platform = stack.enter_context(launch(tmp_path_factory.mktemp("chaos"), env))
         clock = Clock()
         admin = admin_headers(platform)

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -14,9 +12,9 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from chassis.testing import backend_missing
+from chassis.testing import PrivateRabbitMQ
 
-from .conftest import Platform
+from .conftest import Platform, on_real_backends
 from .shop import (
     Customer,
     admin_headers,
@@ -35,38 +33,33 @@ from .shop import (
 pytestmark = pytest.mark.system
 
 
-def rabbitmqctl(*args: str) -> None:
-    """Run rabbitmqctl on the local node."""
-    command = shutil.which("rabbitmqctl")
-    if command is None:
-        raise FileNotFoundError("rabbitmqctl")
-    subprocess.run([command, *args], check=True, capture_output=True, timeout=120)
-
-
 @pytest.fixture
-def broker_control(real_platform: Platform) -> Iterator[None]:
-    """Permission to stop the local RabbitMQ; it is always started again afterwards."""
+def broker_outage(
+    tmp_path_factory: pytest.TempPathFactory, redis_url: str
+) -> Iterator[tuple[Platform, PrivateRabbitMQ]]:
+    """The platform on PostgreSQL and Redis, with a RabbitMQ node of its own to stop.
+
+    Never the shared broker: other test runs use it at the same time.
+    """
+    rabbitmq = PrivateRabbitMQ()
     try:
-        rabbitmqctl("status")
-    except (OSError, subprocess.CalledProcessError):
-        backend_missing(
-            "rabbitmqctl for the local RabbitMQ", "Run the tests where it is installed."
-        )
-    yield
-    rabbitmqctl("start_app")
-    rabbitmqctl("await_startup")
+        rabbitmq.start()
+        root = tmp_path_factory.mktemp("broker-outage")
+        with on_real_backends(root, redis_url, rabbitmq.url) as running:
+            yield running, rabbitmq
+    finally:
+        rabbitmq.remove()
 
 
-@pytest.mark.usefixtures("broker_control")
 def test_checkouts_during_a_broker_outage_all_settle_once_it_returns(
-    real_platform: Platform,
+    broker_outage: tuple[Platform, PrivateRabbitMQ],
 ) -> None:
-    shop = real_platform
+    shop, rabbitmq = broker_outage
     product = new_product(shop, admin_headers(shop), stock=150)
     with ThreadPoolExecutor(10) as pool:
         customers = list(pool.map(lambda _: new_customer(shop), range(20)))
 
-    rabbitmqctl("stop_app")
+    rabbitmq.stop_app()
 
     def ten_purchases(customer: Customer) -> list[str]:
         placed = []
@@ -83,8 +76,7 @@ def test_checkouts_during_a_broker_outage_all_settle_once_it_returns(
     # Nothing moved while the broker was away: every order waits, none is lost.
     assert order(shop, customers[0], orders[0][0])["status"] == "PENDING"
 
-    rabbitmqctl("start_app")
-    rabbitmqctl("await_startup")
+    rabbitmq.start_app()
     started = time.monotonic()
     finals = [
         wait_final(shop, customer, order_id, timeout=max(1.0, 60 - (time.monotonic() - started)))

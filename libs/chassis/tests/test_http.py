@@ -390,6 +390,25 @@ def test_breaker_closes_after_a_successful_trial(upstream: Upstream) -> None:
     assert policy.breaker.state is BreakerState.CLOSED
 
 
+def test_an_upstream_back_from_an_outage_is_called_again_within_a_second(
+    upstream: Upstream,
+) -> None:
+    # A neighbour's database restart makes it answer 503 for a second or two; the chaos
+    # suite wants every retry served within 5 s of the fault's end, the circuit included.
+    upstream.script["outage"] = [503]
+    policy = make_policy(attempts=1)
+    with service_client(upstream.url, policy) as client:
+        for _ in range(policy.breaker.fail_max):
+            assert client.request("GET", "/status/outage").status_code == 503
+        assert policy.breaker.state is BreakerState.OPEN
+        upstream.script["outage"] = [200]
+        time.sleep(1.05)
+        response = client.request("GET", "/status/outage")
+
+    assert response.status_code == 200
+    assert policy.breaker.state is BreakerState.CLOSED
+
+
 def test_breaker_counts_connection_failures(upstream: Upstream) -> None:
     with service_client(
         f"http://127.0.0.1:{closed_port()}", make_policy(breaker_fail_max=2, attempts=1)

@@ -221,9 +221,19 @@ def echo_app(state: UpstreamState) -> Starlette:
             Route("/cookies", set_cookies),
             Route("/self-limited", self_limited),
             Route("/halfway", HalfwayBody()),
+            Route("/headers-only", HeadersOnly()),
             Route("/{path:path}", echo, methods=ALL_METHODS),
         ]
     )
+
+
+class HeadersOnly:
+    """Promises 100 bytes and sends none: a server killed between its headers and its body."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"100")]}
+        )
 
 
 class HalfwayBody:

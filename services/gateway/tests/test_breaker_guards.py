@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import pytest
 
 from chassis.breaker import CircuitBreaker
+from chassis.revocation import RevocationUnavailable
 from gateway.ratelimit import RateLimiter
 from gateway.tokens import GuardedRevocationList
 
@@ -90,22 +92,42 @@ async def test_a_rate_limit_trial_raising_an_unexpected_error_frees_the_breaker(
     assert await check(limiter) is not None, "limits stayed off after a failed trial"
 
 
+class Revocations:
+    """A revocation store that raises `failure` while it is set, else knows no revoked token."""
+
+    def __init__(self, failure: Exception | None) -> None:
+        self.failure = failure
+
+    def revoke(self, jti: str, expires_at: int) -> None:
+        """Not used here."""
+
+    def is_revoked(self, jti: str) -> bool:
+        if self.failure is not None:
+            raise self.failure
+        return False
+
+
 def test_a_revocation_trial_raising_an_unexpected_error_frees_the_breaker() -> None:
     clock = Clock()
-    failing = [True]
-
-    class Revocations:
-        def revoke(self, jti: str, expires_at: int) -> None:
-            """Not used here."""
-
-        def is_revoked(self, jti: str) -> bool:
-            if failing[0]:
-                raise ValueError("the reply did not parse")
-            return False
-
-    guarded = GuardedRevocationList(Revocations(), half_open_breaker(clock))
+    store = Revocations(ValueError("the reply did not parse"))
+    guarded = GuardedRevocationList(store, half_open_breaker(clock))
     with pytest.raises(ValueError):
         guarded.is_revoked("jti")
-    failing[0] = False
+    store.failure = None
     clock.now += 2.0
     assert guarded.is_revoked("jti") is False, "tokens stayed refused after a failed trial"
+
+
+def test_signed_in_requests_are_served_again_a_second_after_the_revocation_store_returns() -> None:
+    store = Revocations(RevocationUnavailable("connection refused"))
+    guarded = GuardedRevocationList(store)
+    for _ in range(guarded.breaker.fail_max):
+        with pytest.raises(RevocationUnavailable):
+            guarded.is_revoked("jti")
+    store.failure = None  # the store is back; the open circuit still refuses at once
+    with pytest.raises(RevocationUnavailable):
+        guarded.is_revoked("jti")
+    # The chaos criterion is 5 s from the fault's end to every request served: the circuit's
+    # own wait must leave most of it to the store's recovery.
+    time.sleep(1.05)
+    assert guarded.is_revoked("jti") is False

@@ -402,6 +402,15 @@ async def test_upstream_breaking_mid_body_breaks_the_client_response(served_gate
             await client.get("/api/echo/halfway")
 
 
+async def test_upstream_dying_before_its_body_is_a_502_the_client_may_retry(
+    served_gateway: str,
+) -> None:
+    async with httpx.AsyncClient(base_url=served_gateway) as client:
+        response = await client.get("/api/echo/headers-only")
+    assert response.status_code == 502
+    assert response.headers["content-type"] == "application/problem+json"
+
+
 # -- several instances ----------------------------------------------------------------
 
 

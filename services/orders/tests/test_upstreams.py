@@ -58,6 +58,13 @@ def test_calls_to_a_frozen_catalog_past_the_cap_fail_fast_with_retry_after(
     assert sorted(timed_out) == [1, 2]
 
 
-def test_the_cap_leaves_most_of_a_workers_threads_free() -> None:
-    settings = OrdersSettings(env="test")
-    assert settings.upstream_max_in_flight < settings.threads
+@pytest.mark.parametrize("threads", [1, 2, 4, 8, 16])
+def test_the_cap_leaves_threads_free_whatever_their_number(threads: int) -> None:
+    settings = OrdersSettings(env="test", threads=threads)
+    assert settings.upstream_bulkhead >= 1
+    if threads > 1:
+        assert settings.upstream_bulkhead <= threads // 2
+
+
+def test_an_explicit_cap_wins_over_the_thread_count() -> None:
+    assert OrdersSettings(env="test", threads=4, upstream_max_in_flight=3).upstream_bulkhead == 3

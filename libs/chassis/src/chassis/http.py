@@ -97,7 +97,7 @@ class ClientPolicy:
         attempts: int = 3,
         retry_budget_seconds: float = 5.0,
         breaker_fail_max: int = 5,
-        breaker_reset_seconds: float = 10.0,
+        breaker_reset_seconds: float = 1.0,
         max_connections: int = 100,
         keepalive_expiry: float = 4.0,
         max_in_flight: int | None = None,
@@ -115,6 +115,9 @@ class ClientPolicy:
             max_keepalive_connections=max_connections,
             keepalive_expiry=keepalive_expiry,
         )
+        # One trial a second: an upstream back from an outage (a database restart makes it
+        # answer 503 for a second or two) is called again within a second, and a dead one
+        # costs one failed call a second per process.
         self.breaker = CircuitBreaker(
             fail_max=breaker_fail_max, reset_seconds=breaker_reset_seconds
         )

@@ -9,6 +9,7 @@ import glob
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
@@ -425,21 +426,30 @@ def frozen_address() -> Iterator[tuple[str, int]]:
         yield str(host), int(port)
 
 
+def _postgres_version(path: str) -> int:
+    """The major version in a Debian PostgreSQL path (/usr/lib/postgresql/<major>/bin/...)."""
+    major = os.path.basename(os.path.dirname(os.path.dirname(path)))
+    return int(major) if major.isdigit() else 0
+
+
 class PrivatePostgres:
     """A PostgreSQL server of the test's own (initdb + pg_ctl), so a test may stop and restart it.
 
-    The shared server is never touched; this one lives in a temporary directory on a free port.
-    As root (a container), the server runs as the `postgres` user, since PostgreSQL refuses root.
+    The shared server is never touched; this one lives in a temporary directory on a free port
+    (not under pytest's temporary folder: as root (a container) the server runs as the
+    `postgres` user, since PostgreSQL refuses root, and could not enter it).
     """
 
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+    def __init__(self, port: int | None = None, *, max_connections: int = 60) -> None:
+        self.port = port or free_port()
+        self.max_connections = max_connections
+        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
         self._dir: str | None = None
 
     @staticmethod
     def _binary(name: str) -> str:
-        found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+        # Newest first by major version: a plain sort would put 9 after 16.
+        found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), key=_postgres_version)
         binary = found[-1] if found else shutil.which(name)
         if binary is None:
             backend_missing(name, "Install PostgreSQL's server (apt-get install postgresql).")
@@ -448,13 +458,19 @@ class PrivatePostgres:
     def _run(self, *args: str) -> None:
         as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
         subprocess.run(  # noqa: S603
-            [*as_postgres, *args], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
+            [*as_postgres, *args], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            timeout=120,
+        )  # fmt: skip
 
     @property
     def running(self) -> bool:
         """Whether the server was started and not stopped since."""
         return self._dir is not None and os.path.exists(os.path.join(self._dir, "postmaster.pid"))
+
+    @property
+    def log(self) -> str | None:
+        """The server's log file, once it has been started."""
+        return None if self._dir is None else os.path.join(self._dir, "server.log")
 
     def start(self) -> None:
         """Create the cluster the first time, then start the server and wait until it answers."""
@@ -464,21 +480,26 @@ class PrivatePostgres:
                 shutil.chown(self._dir, "postgres", "postgres")
             self._run(self._binary("initdb"), "-D", self._dir, "-U", "postgres",
                       "--auth=trust", "--no-sync", "-E", "UTF8")  # fmt: skip
+        # fsync off only: an immediate stop (a crash) must keep every commit, which
+        # synchronous_commit=off would not (its last WAL is still in the server's memory).
         options = (
             f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self._dir} -c fsync=off"
-            " -c shared_buffers=16MB -c max_connections=60"
+            f" -c shared_buffers=16MB -c max_connections={self.max_connections}"
         )
-        self._run(self._binary("pg_ctl"), "-D", self._dir, "-o", options, "-w", "-s", "start")
+        self._run(self._binary("pg_ctl"), "-D", self._dir, "-l", str(self.log), "-o", options,
+                  "-w", "-t", "60", "-s", "start")  # fmt: skip
 
-    def stop(self) -> None:
-        """Stop at once, as a crash or a failover does (no clean shutdown, clients cut off)."""
+    def stop(self, mode: str = "immediate") -> None:
+        """Stop the server: `immediate` as a crash does, `fast` as a restart does."""
+        # immediate: clients cut off, no clean shutdown (a crash or a failover); fast: every
+        # session ends and transactions in flight abort.
         if self._dir is not None and self.running:
-            self._run(self._binary("pg_ctl"), "-D", self._dir, "-m", "immediate", "-w", "-s",
-                      "stop")  # fmt: skip
+            self._run(self._binary("pg_ctl"), "-D", self._dir, "-m", mode, "-w", "-t", "60",
+                      "-s", "stop")  # fmt: skip
 
-    def new_database(self) -> str:
+    def new_database(self, prefix: str = "bazaar_test") -> str:
         """Create an empty database on this server; its URL."""
-        name = f"bazaar_test_{uuid.uuid4().hex[:12]}"
+        name = f"{prefix}_{uuid.uuid4().hex[:12]}"
         admin = create_engine(self.url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
         try:
             with admin.connect() as connection:
@@ -489,7 +510,8 @@ class PrivatePostgres:
 
     def remove(self) -> None:
         """Stop the server and delete its files."""
-        self.stop()
+        with suppress(subprocess.CalledProcessError, subprocess.TimeoutExpired):
+            self.stop()
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None
@@ -689,3 +711,90 @@ def rabbitmq_url() -> str:
             f"Start it or set {RABBITMQ_ENV} to run these tests.",
         )
     return url
+
+
+def _rabbitmq_tool(name: str) -> str:
+    # Unwrapped: Debian's /usr/sbin wrapper would switch accounts (and so the Erlang
+    # cookie's home).
+    direct = os.path.join("/usr/lib/rabbitmq/bin", name)
+    if os.path.exists(direct):
+        return direct
+    on_path = shutil.which(name)
+    if on_path is None:
+        backend_missing(f"RabbitMQ's {name}", "Install rabbitmq-server.")
+    return on_path
+
+
+class PrivateRabbitMQ:
+    """A RabbitMQ node of the test's own (name, ports, data, logs, cookie) a test may stop."""
+
+    def __init__(self) -> None:
+        self.server = _rabbitmq_tool("rabbitmq-server")
+        self.ctl = _rabbitmq_tool("rabbitmqctl")
+        self.root = tempfile.mkdtemp(prefix="bazaar-rabbitmq-")
+        self.node = f"bazaar-{uuid.uuid4().hex[:8]}@localhost"
+        self.port = free_port()
+        self.url = f"amqp://guest:guest@127.0.0.1:{self.port}//"
+        files = {
+            "enabled_plugins": "[].\n",
+            "rabbitmq-env.conf": "",  # not the machine's node settings
+            "rabbitmq.conf": f"listeners.tcp.default = 127.0.0.1:{self.port}\n"
+            "loopback_users = none\n",
+        }
+        for name, content in files.items():
+            with open(os.path.join(self.root, name), "w") as file:
+                file.write(content)
+        self.env = {
+            **os.environ,
+            "HOME": self.root,  # its own Erlang cookie, for the server and rabbitmqctl
+            "RABBITMQ_NODENAME": self.node,
+            "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+            "RABBITMQ_NODE_PORT": str(self.port),
+            "RABBITMQ_DIST_PORT": str(free_port()),
+            "RABBITMQ_MNESIA_BASE": os.path.join(self.root, "mnesia"),
+            "RABBITMQ_LOG_BASE": os.path.join(self.root, "log"),
+            "RABBITMQ_PID_FILE": os.path.join(self.root, "rabbitmq.pid"),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": os.path.join(self.root, "enabled_plugins"),
+            "RABBITMQ_CONFIG_FILE": os.path.join(self.root, "rabbitmq.conf"),
+            "RABBITMQ_CONF_ENV_FILE": os.path.join(self.root, "rabbitmq-env.conf"),
+            "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "-kernel inet_dist_use_interface {127,0,0,1}",
+            "ERL_EPMD_ADDRESS": "127.0.0.1",
+        }
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def rabbitmqctl(self, *args: str, timeout: float = 90) -> None:
+        """Run rabbitmqctl against this node."""
+        subprocess.run(  # noqa: S603
+            [self.ctl, "-n", self.node, *args], env=self.env, check=True, capture_output=True,
+            timeout=timeout,
+        )  # fmt: skip
+
+    def start(self) -> None:
+        """Boot the node and wait until its applications run."""
+        with open(os.path.join(self.root, "server.log"), "ab") as out:
+            self._process = subprocess.Popen(  # noqa: S603
+                [self.server], env=self.env, cwd=self.root, stdout=out,
+                stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+        self.rabbitmqctl("wait", "--timeout", "90", os.path.join(self.root, "rabbitmq.pid"))
+
+    def stop_app(self) -> None:
+        """Stop the broker (the Erlang node stays): every connection is closed."""
+        self.rabbitmqctl("stop_app")
+
+    def start_app(self) -> None:
+        """Start the broker again and wait until it serves."""
+        self.rabbitmqctl("start_app")
+        self.rabbitmqctl("await_startup")
+
+    def remove(self) -> None:
+        """Shut the node down and delete its folder."""
+        if self._process is not None:
+            with suppress(subprocess.CalledProcessError, subprocess.TimeoutExpired):
+                self.rabbitmqctl("shutdown", timeout=30)
+            if self._process.poll() is None:
+                with suppress(ProcessLookupError):
+                    os.killpg(self._process.pid, signal.SIGKILL)
+            self._process.wait(10)
+            self._process = None
+        shutil.rmtree(self.root, ignore_errors=True)

@@ -331,12 +331,22 @@ class ProxyEndpoint:
             await problem(scope, exchange.receive, send)
             return
         headers, bounded = self._response_headers(response, instance, exchange.quota)
+        first: tuple[bytes, bool] | None = None
+        if bounded and scope["method"] != "HEAD":
+            # The first piece is read before answering: an instance killed between its
+            # headers and its body is then a 502 the client may retry, not a cut connection.
+            try:
+                first = await response.read_chunk()
+            except httpx.HTTPError as exc:
+                await response.aclose()
+                self._body_broke(exc)
+                raise translate(self.name, exc) from exc
         try:
             await send(
                 {"type": "http.response.start", "status": response.status_code, "headers": headers}
             )
             if bounded or scope["method"] == "HEAD":
-                await self._pump(response, send)
+                await self._pump(response, send, first)
             else:
                 await self._pump_until_disconnect(response, exchange.receive, send)
         finally:
@@ -375,20 +385,26 @@ class ProxyEndpoint:
             return self.prefix.encode() + location
         return location
 
-    async def _pump(self, response: UpstreamResponse, send: Send) -> bool:
-        """Copy the body to the client and end the answer; False when either side broke off."""
+    async def _pump(
+        self, response: UpstreamResponse, send: Send, first: tuple[bytes, bool] | None = None
+    ) -> bool:
+        """Copy the body (from `first`, if read already) to the client; False if one side broke."""
         try:
-            more = True
+            chunk, more = first if first is not None else await response.read_chunk()
+            await send({"type": "http.response.body", "body": chunk, "more_body": more})
             while more:
                 chunk, more = await response.read_chunk()
                 await send({"type": "http.response.body", "body": chunk, "more_body": more})
         except httpx.HTTPError as exc:
-            UPSTREAM_FAILURES.labels("gateway", self.name, "body-broken").inc()
-            log.warning("upstream body broke off", upstream=self.name, error=type(exc).__name__)
+            self._body_broke(exc)
             return False
         except OSError:  # ASGI 2.4 servers raise it from send() once the client has gone
             return False
         return True
+
+    def _body_broke(self, error: httpx.HTTPError) -> None:
+        UPSTREAM_FAILURES.labels("gateway", self.name, "body-broken").inc()
+        log.warning("upstream body broke off", upstream=self.name, error=type(error).__name__)
 
     async def _pump_until_disconnect(
         self, response: UpstreamResponse, receive: Receive, send: Send

@@ -26,11 +26,13 @@ class GuardedRevocationList:
     """A revocation list behind a circuit breaker: a dead store fails calls at once."""
 
     # Redis' client waits out its timeout (and retries) on every call; with the breaker
-    # open the verifier answers 503 without touching the network.
+    # open the verifier answers 503 without touching the network. It tries again after one
+    # second: signed-in requests answer 503 until a trial succeeds, so a longer period would
+    # hold them there for that long after Redis is back.
 
     def __init__(self, inner: RevocationList, breaker: CircuitBreaker | None = None) -> None:
         self.inner = inner
-        self.breaker = breaker or CircuitBreaker(fail_max=3, reset_seconds=5.0)
+        self.breaker = breaker or CircuitBreaker(fail_max=3, reset_seconds=1.0)
 
     def revoke(self, jti: str, expires_at: int) -> None:
         """Record `jti` (the gateway never does; here to satisfy the protocol)."""

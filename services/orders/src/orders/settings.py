@@ -19,10 +19,17 @@ class OrdersSettings(ServiceSettings):
     payments_url: str = "http://127.0.0.1:8005"
     # Read timeout (and retry budget) of one upstream call during checkout.
     upstream_timeout_seconds: float = Field(default=3.0, gt=0, le=30)
-    # Calls in flight to each upstream per worker process (of `threads`, 8 by default); past
-    # it a call fails at once with 503, so a frozen neighbour holds half the threads at most
-    # and /readyz and the other routes keep answering.
-    upstream_max_in_flight: int = Field(default=4, ge=1)
+    # Calls in flight to each upstream per worker process; past it a call fails at once with
+    # 503, so a frozen neighbour cannot hold every thread and /readyz and the other routes
+    # keep answering. Unset: half of `threads` (at least one).
+    upstream_max_in_flight: int | None = Field(default=None, ge=1)
+
+    @property
+    def upstream_bulkhead(self) -> int:
+        """Calls in flight allowed to each upstream: the setting, else half the web threads."""
+        if self.upstream_max_in_flight is not None:
+            return self.upstream_max_in_flight
+        return max(1, self.threads // 2)
 
     # A PENDING order older than this is cancelled by the watchdog ("timed out").
     pending_deadline_seconds: int = Field(default=120, ge=1)

@@ -86,7 +86,7 @@ class Upstreams:
             "payments": settings.payments_url,
         }
         self._timeout = settings.upstream_timeout_seconds
-        self._max_in_flight = settings.upstream_max_in_flight
+        self._max_in_flight = settings.upstream_bulkhead
         self._lock = threading.Lock()
         self._clients: dict[str, ServiceClient] = {}
 
