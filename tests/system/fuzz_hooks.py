@@ -2,9 +2,10 @@
 
 Some rules cannot be written in JSON Schema, so a request the document calls valid may still
 be refused for them: a cursor's signature, a card number's Luhn digit, the list of common
-passwords, a body naming a category, address or card that does not exist. Before each call
-a schema-valid value of that kind becomes one that also keeps those rules, as a real
-client's would; a value the generator made invalid on purpose is left alone, so the
+passwords, a body naming a category, address or card that does not exist, an authorization
+request from a client that is not registered (or to a redirect URI it did not register).
+Before each call a schema-valid value of that kind becomes one that also keeps those rules,
+as a real client's would; a value the generator made invalid on purpose is left alone, so the
 negative cases still test the schemas.
 """
 
@@ -23,7 +24,8 @@ from chassis.schemas import CURSOR_PATTERN
 
 # What exists on the platform under test, as JSON (written by the test before the run):
 # {"cursors": {"<path>": {"<sort, or empty>": "<a next_cursor>"}}, "categories": [slug],
-#  "address_id": ..., "payment_method_id": ..., "order_id": ..., "payment_id": ...}
+#  "address_id": ..., "payment_method_id": ..., "order_id": ..., "payment_id": ...,
+#  "client": {"client_id": ..., "redirect_uri": ...}}
 FIXTURES_ENV = "BAZAAR_FUZZ_FIXTURES"
 CARD_PATTERN = re.compile(r"^[0-9](?:[ -]*[0-9]){11,18}$")
 SLUG_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -78,6 +80,11 @@ def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
         and TEXT_ID.fullmatch(order_id)
     ):
         query["order_id"] = fixtures["order_id"]
+    if path == "/api/auth/authorize" and isinstance(query, dict):
+        # RFC 6749 §4.1.2.1: an unknown client or redirect URI is told off, never redirected.
+        for name, value in fixtures["client"].items():
+            if isinstance(query.get(name), str):
+                query[name] = value
     params = case.path_parameters
     payment_id = params.get("payment_id") if isinstance(params, dict) else None
     if path in PAYMENT_PATHS and isinstance(payment_id, str) and TEXT_ID.fullmatch(payment_id):

@@ -138,7 +138,9 @@ def fuzz_environment(platform: Platform) -> dict[str, str]:
             "/api/users/": {"": next_cursor(api, "/api/users/")},
         }
     fixtures = {"cursors": cursors, "categories": categories, **ids,
-                "order_id": orders[0], "payment_id": payment}  # fmt: skip
+                "order_id": orders[0], "payment_id": payment,
+                "client": {"client_id": "storefront",
+                           "redirect_uri": platform.gateway + "/auth/callback"}}  # fmt: skip
     return {
         "BAZAAR_FUZZ_HOOKS": str(HOOKS),
         "BAZAAR_FUZZ_ADMIN_TOKEN": admin["Authorization"].removeprefix("Bearer "),

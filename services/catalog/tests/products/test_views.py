@@ -159,8 +159,18 @@ def test_ids_read_many_products_in_one_page(client: FlaskClient, shelf: dict[str
     assert set(walk(client, f"ids={hammer.id},{anvil.id}&in_stock=true&limit=1")) == {"Hammer"}
 
 
+def test_ids_past_the_column_range_name_no_product(
+    client: FlaskClient, shelf: dict[str, Any]
+) -> None:
+    hammer = shelf["products"][0]
+    response = client.get(f"/products?ids=2147483648,{hammer.id}")
+    assert sorted(names(response)) == ["Hammer"]
+    response = client.get("/products?ids=2147483648,9999999999")
+    assert response.get_json() == {"items": [], "next_cursor": None}
+
+
 @pytest.mark.parametrize(
-    "ids", ["", "a", "1,", ",1", "0", "1;2", "2147483648", ",".join(["1"] * 101)]
+    "ids", ["", "a", "1,", ",1", "0", "1;2", "12345678901", ",".join(["1"] * 101)]
 )
 def test_malformed_ids_are_400(client: FlaskClient, ids: str) -> None:
     body = problem_of(client.get(f"/products?ids={ids}"), 400, "invalid-parameter")

@@ -30,7 +30,7 @@ from auth.models import Credential
 from auth.request_info import client_ip
 from auth.signin import sign_in, sign_up
 from chassis.db import utcnow
-from chassis.errors import BadRequest, Forbidden, ProblemError
+from chassis.errors import BadRequest, Forbidden, NotFound, ProblemError
 from chassis.flaskapp import accepts, db_session
 
 bp = APIBlueprint("authorize", __name__, tag="Authorization")
@@ -263,6 +263,7 @@ def _start_external(parts: AuthComponents, req: AuthorizationRequest, name: str)
         303: "Signed in: on to the client's redirect_uri with a code",
         400: "Unknown, expired or already completed sign-in (state)",
         401: "The provider's ID token did not verify, or its email is not verified",
+        404: "No provider of that name",
         502: "The provider could not be reached",
     }
 )
@@ -270,7 +271,7 @@ def external_callback(name: str) -> Response:
     """Where a provider sends the browser back: verify its ID token, sign the user in."""
     parts = components()
     if name not in parts.settings.oidc_providers:
-        raise BadRequest(f"There is no provider {name!r}.")
+        raise NotFound(f"There is no provider {name!r}.")
     state = request.args.get("state", "")
     # The pending sign-in is claimed in a transaction of its own, committed before any
     # call to the provider: a state works once, and no lock is held while waiting.

@@ -237,7 +237,7 @@ def list_products(
         params["q"] = text
     elif text:
         params.update((f"term_{i}", _like_literal(t)) for i, t in enumerate(text.split()))
-    if filters.ids:
+    if filters.ids is not None:
         params["ids"] = list(filters.ids)
     shape = _ListShape(
         dialect=dialect,
@@ -248,7 +248,7 @@ def list_products(
         in_stock=filters.in_stock,
         search_terms=(1 if dialect == "postgresql" else len(text.split())) if text else 0,
         after_cursor=bool(cursor),
-        ids=bool(filters.ids),
+        ids=filters.ids is not None,
     )
     key = SORTS[sort]
     return fetch_page(
