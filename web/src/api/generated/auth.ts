@@ -577,7 +577,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Not found */
+                /** @description No provider of that name */
                 404: {
                     headers: {
                         [name: string]: unknown;
