@@ -80,11 +80,14 @@ def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
         and TEXT_ID.fullmatch(order_id)
     ):
         query["order_id"] = fixtures["order_id"]
-    if path == "/api/auth/authorize" and isinstance(query, dict):
+    if path == "/api/auth/authorize" and case.method.upper() == "GET":
         # RFC 6749 §4.1.2.1: an unknown client or redirect URI is told off, never redirected.
+        if case.query is None:
+            case.query = {}
         for name, value in fixtures["client"].items():
-            if isinstance(query.get(name), str):
-                query[name] = value
+            if name not in case.query or isinstance(case.query[name], str):
+                case.query[name] = value
+        query = case.query
     params = case.path_parameters
     payment_id = params.get("payment_id") if isinstance(params, dict) else None
     if path in PAYMENT_PATHS and isinstance(payment_id, str) and TEXT_ID.fullmatch(payment_id):

@@ -191,7 +191,7 @@ def test_calls_past_the_in_flight_limit_fail_fast_while_the_upstream_hangs() -> 
         started = time.monotonic()
         with pytest.raises(ServiceUnavailable) as refused:
             client.request("GET", "/b")
-        assert time.monotonic() - started < 0.1
+        assert time.monotonic() - started < 0.5
         assert refused.value.headers["Retry-After"] == "1"
         assert "busy" in (refused.value.detail or "")
         for thread in waiting:

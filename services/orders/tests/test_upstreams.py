@@ -52,7 +52,7 @@ def test_calls_to_a_frozen_catalog_past_the_cap_fail_fast_with_retry_after(
         for thread in threads:
             thread.join(10)
         upstreams.close()
-    assert waited < 0.2, f"the third call waited {waited:.2f} s on the frozen catalog"
+    assert waited < 0.5, f"the third call waited {waited:.2f} s on the frozen catalog"
     assert refused.value.status == 503
     assert refused.value.headers.get("Retry-After") == "1"
     assert sorted(timed_out) == [1, 2]

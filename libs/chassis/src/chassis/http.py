@@ -52,25 +52,29 @@ class RetryableStatus(Exception):
 
 
 class Bulkhead:
-    """At most `limit` calls to one upstream in flight per process; the next fails at once.
+    """At most `limit` calls to one upstream in flight per process; the next waits briefly.
 
     A frozen neighbour holds every call until its timeout: without a cap it would hold every
-    thread of the caller too, and the caller's own probes and other routes would queue.
+    thread of the caller too, and the caller's own probes and other routes would queue. A
+    call finding the cap full waits up to `wait` seconds for a slot, so a burst of calls to
+    a healthy upstream (each a few milliseconds) queues instead of failing, while a frozen
+    one costs the others at most that wait.
     """
 
-    def __init__(self, name: str, limit: int) -> None:
+    def __init__(self, name: str, limit: int, *, wait: float = 0.2) -> None:
         if limit < 1:
             raise ValueError("a bulkhead needs room for at least one call")
         self.name = name
         self.limit = limit
+        self.wait = wait
         self._slots = threading.BoundedSemaphore(limit)
         self._count_lock = threading.Lock()
         self.in_flight = 0
 
     @contextlib.contextmanager
     def slot(self) -> Iterator[None]:
-        """Hold one slot for a call; 503 with Retry-After when none is free."""
-        if not self._slots.acquire(blocking=False):
+        """Hold one slot for a call; 503 with Retry-After when none is free in time."""
+        if not self._slots.acquire(timeout=self.wait):
             raise ServiceUnavailable(
                 f"{self.name} is busy (too many calls in flight); try again.",
                 headers={"Retry-After": "1"},
