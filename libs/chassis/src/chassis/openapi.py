@@ -138,6 +138,13 @@ def document_problems(spec: dict[str, Any]) -> dict[str, Any]:
             _document_required_body(spec, operation)
             responses = operation.setdefault("responses", {})
             for status in list(responses):
+                if status != "default" and 300 <= int(status) < 400 and status != "304":
+                    # A redirect's answer is its Location; the body, if any, nobody reads.
+                    responses[status].pop("content", None)
+                    responses[status].setdefault("headers", {})["Location"] = {
+                        "description": "Where to go next",
+                        "schema": {"type": "string"},
+                    }
                 if status != "default" and int(status) >= 400:
                     responses[status] = {
                         "description": responses[status].get("description", "Error"),

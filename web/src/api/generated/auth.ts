@@ -387,11 +387,11 @@ export interface paths {
                 /** @description Signed in: on to the client's redirect_uri with code, state and iss (or an error) */
                 303: {
                     headers: {
+                        /** @description Where to go next */
+                        Location?: string;
                         [name: string]: unknown;
                     };
-                    content: {
-                        "application/json": unknown;
-                    };
+                    content?: never;
                 };
                 /** @description Unknown client or redirect_uri (never redirected), or an expired form */
                 400: {
@@ -445,11 +445,11 @@ export interface paths {
                 /** @description Signed in: on to the client's redirect_uri with code, state and iss (or an error) */
                 303: {
                     headers: {
+                        /** @description Where to go next */
+                        Location?: string;
                         [name: string]: unknown;
                     };
-                    content: {
-                        "application/json": unknown;
-                    };
+                    content?: never;
                 };
                 /** @description Unknown client or redirect_uri (never redirected), or an expired form */
                 400: {
@@ -553,11 +553,11 @@ export interface paths {
                 /** @description Signed in: on to the client's redirect_uri with a code */
                 303: {
                     headers: {
+                        /** @description Where to go next */
+                        Location?: string;
                         [name: string]: unknown;
                     };
-                    content: {
-                        "application/json": unknown;
-                    };
+                    content?: never;
                 };
                 /** @description Unknown, expired or already completed sign-in (state) */
                 400: {

@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from apiflask import APIBlueprint
-from flask import redirect, request, session
+from flask import request, session
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from werkzeug.wrappers import Response
 
@@ -46,6 +46,14 @@ PAGE_ERRORS = {
     400: "Unknown client or redirect_uri (never redirected), or an expired form",
     403: "The form's CSRF token is missing or wrong",
 }
+
+
+def see_other(location: str) -> Response:
+    """A 303 to `location` with no body: the browser follows it, nothing else reads one."""
+    response = Response(status=303, headers={"Location": location})
+    # No body, so no type either (werkzeug would say text/plain).
+    del response.headers["Content-Type"]
+    return response
 
 
 def _serializer(purpose: str) -> URLSafeTimedSerializer:
@@ -128,7 +136,7 @@ def authorize() -> Response:
     try:
         req, _ = parse_request(db_session(), parts.settings, request.args.to_dict())
     except RedirectedError as exc:
-        return redirect(exc.location, 303)
+        return see_other(exc.location)
     return _form_page(parts, req, register=req.prompt == "create")
 
 
@@ -223,7 +231,7 @@ def _signed_in(
     location = issue_code(
         db_session(), parts.settings, req, user_id=credential.id, auth_time=auth_time
     )
-    return redirect(location, 303)
+    return see_other(location)
 
 
 def _consent_answer(parts: AuthComponents) -> Response:
@@ -236,9 +244,9 @@ def _consent_answer(parts: AuthComponents) -> Response:
     _client_of(parts, req)
     if request.form.get("action") != "allow":
         denied = {"error": "access_denied", "error_description": "The user said no."}
-        return redirect(redirect_to(req.redirect_uri, {**denied, "state": req.state}), 303)
+        return see_other(redirect_to(req.redirect_uri, {**denied, "state": req.state}))
     location = issue_code(db_session(), parts.settings, req, user_id=user_id, auth_time=auth_time)
-    return redirect(location, 303)
+    return see_other(location)
 
 
 def _start_external(parts: AuthComponents, req: AuthorizationRequest, name: str) -> Response:
@@ -254,7 +262,7 @@ def _start_external(parts: AuthComponents, req: AuthorizationRequest, name: str)
         metadata,
         request_blob=_serializer("request").dumps(req.as_dict()),
     )
-    return redirect(location, 303)
+    return see_other(location)
 
 
 @bp.get("/external/<name>/callback")
@@ -300,4 +308,4 @@ def external_callback(name: str) -> Response:
         if not client.first_party:
             return _signed_in(parts, req, client, credential)
         location = issue_code(own, parts.settings, req, user_id=credential.id, auth_time=utcnow())
-    return redirect(location, 303)
+    return see_other(location)
