@@ -81,6 +81,8 @@ class ShopUser(HttpUser):
             self.client.mount("http://", SourceAddressAdapter(address))
         self.products: list[dict[str, Any]] = []
         self.cursor: str | None = None
+        # A cursor continues the list it came from: its filters and sort go with it.
+        self.cursor_params: dict[str, Any] = {}
         self.client.get("/", name="/ (storefront)")
         self.client.get("/api/catalog/categories")
         self.list_products({"limit": 24})
@@ -98,6 +100,7 @@ class ShopUser(HttpUser):
             page = response.json()
             self.products = page["items"] or self.products
             self.cursor = page["next_cursor"]
+            self.cursor_params = {k: v for k, v in params.items() if k != "cursor"}
 
     def browse_category(self) -> None:
         """A category, in one of the storefront's sort orders."""
@@ -120,7 +123,7 @@ class ShopUser(HttpUser):
     def next_page(self) -> None:
         """The next page of the last list."""
         if self.cursor:
-            params = {"cursor": self.cursor, "limit": 24}
+            params = {**self.cursor_params, "cursor": self.cursor}
             self.list_products(params, name="/api/catalog/products?cursor=[cursor]")
 
 
