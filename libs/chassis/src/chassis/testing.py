@@ -15,7 +15,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -678,6 +678,19 @@ def assert_database_unavailable(response: Any) -> None:
     """Assert the 503 a service answers while its database is out of reach."""
     problem_of(response, 503, "database-unavailable")
     assert int(response.headers["Retry-After"]) >= 1  # noqa: S101
+
+
+def assert_database_outage_survived(
+    server: PrivatePostgres, call: Callable[[], Any], *, status: int
+) -> None:
+    """`call` answers `status`, is a 503 while `server` is stopped, then answers `status` again."""
+    first = call()
+    assert first.status_code == status, first.get_data(as_text=True)  # noqa: S101
+    server.stop()
+    assert_database_unavailable(call())
+    server.start()
+    again = call()
+    assert again.status_code == status, again.get_data(as_text=True)  # noqa: S101
 
 
 def problem_of(response: Any, status: int, slug: str | None = None) -> dict[str, Any]:
