@@ -24,6 +24,7 @@ from auth import create_app
 from auth.clients.service import create_client
 from auth.components import AuthComponents
 from auth.credentials.service import create_credential
+from auth.keys.service import DEFAULT_ID_TOKEN_ALGORITHM
 from auth.models import Credential
 from auth.service import SERVICE
 from auth.settings import AuthSettings
@@ -193,6 +194,7 @@ def make_client(
     client_id: str | None = None,
     scopes: Sequence[str] = ("users:write",),
     redirect_uris: Sequence[str] = (),
+    id_token_alg: str = DEFAULT_ID_TOKEN_ALGORITHM,
 ) -> tuple[str, str]:
     """Store an OAuth client; its id and secret."""
     components = parts(app)
@@ -204,6 +206,7 @@ def make_client(
             client_id=client_id,
             scopes=scopes,
             redirect_uris=redirect_uris,
+            id_token_alg=id_token_alg,
         )
     return client_id, secret
 

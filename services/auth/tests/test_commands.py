@@ -127,23 +127,32 @@ def test_create_client_refuses_a_taken_or_bad_name(environment: dict[str, str]) 
     assert reserved.exit_code == 1
 
 
-def test_keys_rotate_adds_a_key_and_retires_the_old_one(
+def test_keys_rotate_adds_a_key_to_each_line_and_retires_the_old_ones(
     environment: dict[str, str], make_fresh_app: AppFactory
 ) -> None:
     app = make_fresh_app()
     client = app.test_client()
-    (before,) = [key["kid"] for key in client.get("/.well-known/jwks.json").get_json()["keys"]]
+    before = {
+        key["alg"]: key["kid"] for key in client.get("/.well-known/jwks.json").get_json()["keys"]
+    }
 
     result = run(keys_group, ["rotate"], environment)
 
     assert result.exit_code == 0, result.output
-    new = re.search(r"new signing key: (\S+)", result.output)
-    assert new is not None
-    assert f"retired: {before} (signs until" in result.output
+    new = dict(re.findall(r"new (EdDSA|RS256) signing key: (\S+)", result.output))
+    assert set(new) == {"EdDSA", "RS256"}
+    for alg in ("EdDSA", "RS256"):
+        assert f"retired: {before[alg]} (signs until" in result.output
     published = [key["kid"] for key in client.get("/.well-known/jwks.json").get_json()["keys"]]
-    assert published == [new.group(1), before]
+    assert sorted(published) == sorted([*new.values(), *before.values()])
     listed = run(keys_group, ["list"], environment)
-    assert new.group(1) in listed.output and before in listed.output
+    assert all(kid in listed.output for kid in published)
+    assert "RS256" in listed.output and "EdDSA" in listed.output
+
+    only = run(keys_group, ["rotate", "--alg", "RS256"], environment)
+
+    assert only.exit_code == 0, only.output
+    assert "new RS256 signing key" in only.output and "EdDSA" not in only.output
 
 
 def test_service_spec_wires_commands_seed_and_platform_env() -> None:

@@ -25,7 +25,7 @@ def create_app(settings: AuthSettings | None = None) -> APIFlask:
     # a JWKS verifier here would only make auth call itself over HTTP.
     ctx.verifier = None
     parts = AuthComponents.build(settings, ctx.db)
-    parts.ensure_signing_key()
+    parts.ensure_signing_keys()
     # A Redis that lost its data (or a first start) gets the list back before any request.
     parts.revocations.refill_quietly()
     app.extensions["auth"] = parts

@@ -10,7 +10,7 @@ import click
 
 from auth.clients.service import create_client
 from auth.components import AuthComponents
-from auth.keys.service import KeysManagedOutside
+from auth.keys.service import ALGORITHMS, DEFAULT_ID_TOKEN_ALGORITHM, KeysManagedOutside
 from auth.registration import register
 from auth.settings import AuthSettings
 from chassis.db import Database
@@ -53,8 +53,15 @@ def auth_group() -> None:
     multiple=True,
     help="A redirect URI for the code flow (repeat); matched exactly. None: no code flow.",
 )
+@click.option(
+    "--id-token-alg",
+    type=click.Choice(ALGORITHMS),
+    default=DEFAULT_ID_TOKEN_ALGORITHM,
+    show_default=True,
+    help="How its ID tokens are signed (id_token_signed_response_alg).",
+)
 def create_client_command(
-    name: str, scopes: tuple[str, ...], redirect_uris: tuple[str, ...]
+    name: str, scopes: tuple[str, ...], redirect_uris: tuple[str, ...], id_token_alg: str
 ) -> None:
     """Create a client (client_credentials; the code flow with --redirect-uri), secret once."""
     wanted = [scope for option in scopes for scope in option.split()]
@@ -67,6 +74,7 @@ def create_client_command(
                     client_id=name,
                     scopes=wanted,
                     redirect_uris=redirect_uris,
+                    id_token_alg=id_token_alg,
                 )
         except ProblemError as exc:
             raise _fail(exc) from exc
@@ -75,6 +83,8 @@ def create_client_command(
     click.echo(f"scope: {' '.join(dict.fromkeys(wanted))}")
     for uri in redirect_uris:
         click.echo(f"redirect_uri: {uri}")
+    if redirect_uris:
+        click.echo(f"id_token_signed_response_alg: {id_token_alg}")
     click.echo("Store the secret now: only its hash is kept, it cannot be shown again.")
 
 
@@ -84,15 +94,29 @@ def keys_group() -> None:
 
 
 @keys_group.command("rotate")
-def rotate_command() -> None:
-    """Add a signing key (it signs after a short lead) and retire the current one."""
+@click.option(
+    "--alg",
+    "algs",
+    type=click.Choice(ALGORITHMS),
+    multiple=True,
+    help="The line to rotate (repeat). Default: every line whose key is stored here.",
+)
+def rotate_command(algs: tuple[str, ...]) -> None:
+    """Add a signing key per line (it signs after a short lead) and retire the current one."""
     with _components() as parts:
+        chosen = algs or tuple(a for a in ALGORITHMS if not parts.keys.managed_outside(a))
+        if not chosen:
+            raise click.ClickException("every signing key comes from the environment")
+        report: list[str] = []
         try:
             with parts.db.session() as session:
-                new, retiring = parts.keys.rotate(session)
-                report = [f"new signing key: {new.kid} (published now)"] + [
-                    f"retired: {key.kid} (signs until {_when(key.retired_at)})" for key in retiring
-                ]
+                for alg in chosen:
+                    new, retiring = parts.keys.rotate(session, alg)
+                    report.append(f"new {alg} signing key: {new.kid} (published now)")
+                    report += [
+                        f"retired: {key.kid} (signs until {_when(key.retired_at)})"
+                        for key in retiring
+                    ]
         except KeysManagedOutside as exc:
             raise click.ClickException(str(exc)) from exc
     for line in report:
@@ -109,7 +133,7 @@ def list_command() -> None:
     with _components() as parts, parts.db.session() as session:
         for key in parts.keys.published(session):
             until = f"signs until {_when(key.retired_at)}" if key.retired_at else "active"
-            click.echo(f"{key.kid}  created {_when(key.created_at)}  {until}")
+            click.echo(f"{key.kid}  {key.alg}  created {_when(key.created_at)}  {until}")
 
 
 @click.group("users")
@@ -124,7 +148,7 @@ def users_group() -> None:
 def create_admin_command(email: str, password: str, display_name: str) -> None:
     """Create an admin account (credentials here, the profile in users: it must be running)."""
     with _components() as parts:
-        parts.ensure_signing_key()
+        parts.ensure_signing_keys()
         try:
             with parts.db.session() as session:
                 credential = register(

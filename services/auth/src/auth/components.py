@@ -47,7 +47,7 @@ class AuthComponents:
             cipher=KeyCipher(settings.secret_key.get_secret_value()),
             access_ttl_seconds=settings.access_token_ttl_seconds,
             lead_seconds=settings.signing_key_lead_seconds,
-            external_pem=settings.signing_key_pem(),
+            external_pems=settings.signing_key_pems(),
         )
         issuer = TokenIssuer(keys=keys, settings=settings)
         revocations = DurableRevocations(db, settings.redis_url, settings.data_dir)
@@ -75,8 +75,8 @@ class AuthComponents:
             providers=Providers(settings),
         )
 
-    def ensure_signing_key(self) -> str:
-        """Create (or register the external) signing key if needed; its kid."""
+    def ensure_signing_keys(self) -> dict[str, str]:
+        """Create (or register the external) key of each line if needed; kids by algorithm."""
         with self.db.session() as session:
             return self.keys.ensure(session)
 

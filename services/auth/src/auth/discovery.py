@@ -8,12 +8,15 @@ from apiflask import APIBlueprint
 from flask import request
 
 from auth.components import components
+from auth.keys.service import DEFAULT_ID_TOKEN_ALGORITHM, EDDSA
 from auth.models import Credential
 from chassis.auth import bearer_token
 from chassis.errors import Forbidden, Unauthorized
 from chassis.flaskapp import db_session
 
 bp = APIBlueprint("discovery", __name__, tag="Discovery")
+# RS256 first: OpenID Connect Discovery §3 requires it; EdDSA for clients that register it.
+ID_TOKEN_ALGORITHMS = (DEFAULT_ID_TOKEN_ALGORITHM, EDDSA)
 CACHE_CONTROL = "public, max-age=300"
 USERINFO_CHALLENGE = 'Bearer realm="bazaar", error="invalid_token"'
 
@@ -42,7 +45,7 @@ def metadata() -> dict[str, Any]:
             "none",
         ],
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["EdDSA"],
+        "id_token_signing_alg_values_supported": list(ID_TOKEN_ALGORITHMS),
         "claims_supported": [
             "sub",
             "iss",

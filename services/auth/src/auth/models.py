@@ -59,14 +59,17 @@ class RefreshToken(Base):
 
 
 class SigningKey(Base):
-    """An Ed25519 key pair; the private half is encrypted with a key derived from the secret.
+    """A key pair of one line (Ed25519 or RSA); the private half is encrypted with the secret.
 
-    Keys supplied from outside (`BAZAAR_AUTH_SIGNING_KEY`) have no private half here.
+    Keys supplied from outside (`BAZAAR_AUTH_SIGNING_KEY`, `BAZAAR_AUTH_RSA_SIGNING_KEY`) have
+    no private half here.
     """
 
     __tablename__ = "signing_keys"
 
     kid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # The line: `EdDSA` (access tokens, ID tokens on request) or `RS256` (ID tokens).
+    alg: Mapped[str] = mapped_column(String(16), default="EdDSA", server_default="EdDSA")
     public_jwk: Mapped[dict[str, Any]] = mapped_column(JSON)
     private_key: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -84,6 +87,10 @@ class OAuthClient(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Registered for the code flow; matched character for character. Empty: no code flow.
     redirect_uris: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # OpenID Connect Dynamic Client Registration's name; RS256 unless registered otherwise.
+    id_token_signed_response_alg: Mapped[str] = mapped_column(
+        String(16), default="RS256", server_default="RS256"
+    )
 
 
 class AuthorizationCode(Base):

@@ -26,7 +26,7 @@ def seed_demo_accounts(settings: AuthSettings) -> int:
     db = Database(settings.database_url)
     parts = AuthComponents.build(settings, db)
     try:
-        parts.ensure_signing_key()
+        parts.ensure_signing_keys()
         with db.session() as session:
             if count_credentials(session=session):
                 return 0

@@ -49,9 +49,12 @@ class AuthSettings(ServiceSettings):
     argon2_time_cost: int = MIN_ARGON2_TIME_COST
     argon2_parallelism: int = 1
 
-    # A signing key managed outside the database (a mounted secret); PEM, Ed25519.
+    # Signing keys managed outside the database (mounted secrets), PEM, one per line of the
+    # key ring: Ed25519 (access tokens) and RSA of at least 2048 bits (ID tokens, RS256).
     signing_key: SecretStr | None = None
     signing_key_file: Path | None = None
+    rsa_signing_key: SecretStr | None = None
+    rsa_signing_key_file: Path | None = None
 
     # After `throttle_after` consecutive failures: 1 s, 2 s, 4 s ... up to the cap.
     throttle_after: int = 5
@@ -94,6 +97,10 @@ class AuthSettings(ServiceSettings):
             raise UnsafeConfiguration(
                 "set BAZAAR_AUTH_SIGNING_KEY or BAZAAR_AUTH_SIGNING_KEY_FILE, not both"
             )
+        if self.rsa_signing_key and self.rsa_signing_key_file:
+            raise UnsafeConfiguration(
+                "set BAZAAR_AUTH_RSA_SIGNING_KEY or BAZAAR_AUTH_RSA_SIGNING_KEY_FILE, not both"
+            )
         return self
 
     @property
@@ -113,10 +120,17 @@ class AuthSettings(ServiceSettings):
         """Cookies carry `Secure` everywhere but on a developer's plain-HTTP machine."""
         return self.env not in ("development", "test")
 
-    def signing_key_pem(self) -> str | None:
-        """The externally managed signing key, from the variable or the mounted file."""
-        if self.signing_key is not None:
-            return self.signing_key.get_secret_value()
-        if self.signing_key_file is not None:
-            return self.signing_key_file.read_text()
-        return None
+    def signing_key_pems(self) -> dict[str, str | None]:
+        """The externally managed key of each line (EdDSA, RS256), from variable or file."""
+        return {
+            "EdDSA": _secret_or_file(self.signing_key, self.signing_key_file),
+            "RS256": _secret_or_file(self.rsa_signing_key, self.rsa_signing_key_file),
+        }
+
+
+def _secret_or_file(value: SecretStr | None, path: Path | None) -> str | None:
+    if value is not None:
+        return value.get_secret_value()
+    if path is not None:
+        return path.read_text()
+    return None

@@ -59,6 +59,8 @@ def test_a_storefront_sign_in_gives_tokens_and_an_id_token_but_no_refresh_token_
     assert body["token_type"] == "Bearer" and body["scope"] == "openid email"
     cookie = client.get_cookie("bazaar_refresh", path="/api/auth")
     assert cookie is not None and cookie.http_only and cookie.same_site == "Strict"
+    assert jwt.get_unverified_header(body["id_token"])["alg"] == "RS256"
+    assert jwt.get_unverified_header(body["access_token"])["alg"] == "EdDSA"
     claims = jwt.decode(body["id_token"], options={"verify_signature": False})
     assert claims["aud"] == "storefront"
     assert claims["iss"] == "http://127.0.0.1:8000/api/auth"
@@ -417,6 +419,32 @@ def test_a_third_party_client_gets_a_code_after_consent_and_its_tokens_with_its_
     assert answer.get_json()["refresh_token"]  # a server-side client keeps its own
     claims = jwt.decode(answer.get_json()["id_token"], options={"verify_signature": False})
     assert claims["aud"] == client_id
+    assert jwt.get_unverified_header(answer.get_json()["id_token"])["alg"] == "RS256"
+
+
+def test_a_client_registered_for_eddsa_id_tokens_gets_them(
+    app: APIFlask, client: FlaskClient, email: str
+) -> None:
+    client_id, secret = make_client(app, redirect_uris=[THIRD_PARTY], id_token_alg="EdDSA")
+    flow = Flow(client_id=client_id, redirect_uri=THIRD_PARTY)
+    code = query_of(_consent(client, flow, email, "allow").headers["Location"])["code"]  # type: ignore[attr-defined]
+
+    answer = client.post(
+        "/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": THIRD_PARTY,
+            "code_verifier": flow.verifier,
+        },
+        auth=(client_id, secret),
+    )
+
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    header = jwt.get_unverified_header(answer.get_json()["id_token"])
+    assert header["alg"] == "EdDSA"
+    published = {key["kid"]: key for key in client.get("/.well-known/jwks.json").get_json()["keys"]}
+    assert published[header["kid"]]["kty"] == "OKP"
 
 
 def test_a_denied_consent_tells_the_client_access_denied(

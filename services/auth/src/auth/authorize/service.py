@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from auth.clients.service import authenticate_client
 from auth.credentials.passwords import Passwords
+from auth.keys.service import DEFAULT_ID_TOKEN_ALGORITHM
 from auth.models import AuthorizationCode, Credential, OAuthClient, RefreshFamily
 from auth.oauth_errors import InvalidClient, InvalidGrant, InvalidRequest
 from auth.settings import AuthSettings
@@ -52,6 +53,7 @@ class Client:
     redirect_uris: tuple[str, ...]
     public: bool  # no secret: its PKCE verifier is all it proves
     first_party: bool  # Bazaar's own: no consent step
+    id_token_alg: str = DEFAULT_ID_TOKEN_ALGORITHM  # its id_token_signed_response_alg
 
 
 def storefront_client(settings: AuthSettings) -> Client:
@@ -73,6 +75,7 @@ def find_client(session: Session, settings: AuthSettings, client_id: str) -> Cli
         tuple(stored.redirect_uris),
         public=False,
         first_party=False,
+        id_token_alg=stored.id_token_signed_response_alg,
     )
 
 
@@ -258,6 +261,7 @@ def code_grant(
         client_id=client.client_id,
         nonce=row.nonce,
         auth_time=row.auth_time,
+        alg=client.id_token_alg,
     )
     return Grant(
         grant.access_token,

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from sqlalchemy.orm import Session
 
 from auth.credentials.passwords import Passwords
+from auth.keys.service import ALGORITHMS, DEFAULT_ID_TOKEN_ALGORITHM
 from auth.models import OAuthClient
 from auth.oauth_errors import InvalidClient
 from chassis.errors import Conflict, ValidationFailed
@@ -45,10 +46,12 @@ def create_client(
     client_id: str,
     scopes: Sequence[str],
     redirect_uris: Sequence[str] = (),
+    id_token_alg: str = DEFAULT_ID_TOKEN_ALGORITHM,
 ) -> str:
     """Store a client with an argon2id-hashed random secret; return the secret.
 
-    With redirect URIs it may also use the code flow (a third party: users consent).
+    With redirect URIs it may also use the code flow (a third party: users consent); its
+    ID tokens are signed with `id_token_alg` (RS256 unless it asked for EdDSA).
     """
     if not CLIENT_ID.match(client_id) or client_id in RESERVED_IDS:
         raise ValidationFailed(
@@ -60,6 +63,8 @@ def create_client(
     problems = [p for p in map(redirect_uri_problem, redirect_uris) if p]
     if problems:
         raise ValidationFailed("; ".join(problems) + ".")
+    if id_token_alg not in ALGORITHMS:
+        raise ValidationFailed(f"The ID token algorithm must be one of {', '.join(ALGORITHMS)}.")
     if session.get(OAuthClient, client_id) is not None:
         raise DuplicateClient(f"A client named {client_id!r} exists.")
     secret = secrets.token_urlsafe(32)
@@ -69,6 +74,7 @@ def create_client(
             secret_hash=passwords.hash(secret),
             scopes=" ".join(dict.fromkeys(scopes)),
             redirect_uris=list(dict.fromkeys(redirect_uris)),
+            id_token_signed_response_alg=id_token_alg,
         )
     )
     session.flush()

@@ -20,7 +20,12 @@ from sqlalchemy.orm import Session
 
 from auth.clients.service import authenticate_client
 from auth.credentials.passwords import Passwords
-from auth.keys.service import KeyRing, public_pem
+from auth.keys.service import (
+    ACCESS_TOKEN_ALGORITHM,
+    DEFAULT_ID_TOKEN_ALGORITHM,
+    KeyRing,
+    public_pem,
+)
 from auth.models import Credential, RefreshFamily, RefreshToken
 from auth.oauth_errors import InvalidGrant, InvalidScope
 from auth.revocations import DurableRevocations
@@ -73,7 +78,7 @@ class TokenIssuer:
         self, session: Session, *, subject: str, roles: Sequence[str], scope: str
     ) -> tuple[str, dict[str, Any]]:
         """A signed access token and its claims."""
-        key = self.keys.signing_key(session)
+        key = self.keys.signing_key(session, ACCESS_TOKEN_ALGORITHM)
         now = int(dt.datetime.now(dt.UTC).timestamp())
         claims: dict[str, Any] = {
             "iss": self.issuer,
@@ -86,7 +91,7 @@ class TokenIssuer:
             "scope": scope,
         }
         headers = {"kid": key.kid, "typ": ACCESS_TOKEN_TYPE}
-        return jwt.encode(claims, key.private_key, algorithm="EdDSA", headers=headers), claims
+        return jwt.encode(claims, key.private_key, algorithm=key.alg, headers=headers), claims
 
     def id_token(
         self,
@@ -97,9 +102,10 @@ class TokenIssuer:
         client_id: str,
         nonce: str | None,
         auth_time: dt.datetime,
+        alg: str = DEFAULT_ID_TOKEN_ALGORITHM,
     ) -> str:
-        """An OpenID Connect ID token for `client_id` (OIDC Core §2)."""
-        key = self.keys.signing_key(session)
+        """An OpenID Connect ID token for `client_id` (OIDC Core §2), signed by `alg`'s line."""
+        key = self.keys.signing_key(session, alg)
         now = int(dt.datetime.now(dt.UTC).timestamp())
         claims: dict[str, Any] = {
             "iss": issuer,
@@ -114,7 +120,7 @@ class TokenIssuer:
         if nonce is not None:
             claims["nonce"] = nonce
         headers = {"kid": key.kid, "typ": "JWT"}
-        return jwt.encode(claims, key.private_key, algorithm="EdDSA", headers=headers)
+        return jwt.encode(claims, key.private_key, algorithm=key.alg, headers=headers)
 
     def user_grant(
         self, session: Session, *, credential: Credential, family: RefreshFamily, scope: str = ""
@@ -253,7 +259,12 @@ class OwnTokenVerifier:
             kid = jwt.get_unverified_header(token).get("kid")
         except jwt.PyJWTError as exc:
             raise Unauthorized("The token is malformed.") from exc
-        jwk = self._keys.published_key(session, kid) if isinstance(kid, str) else None
+        # Only the access-token line: an ID token (RS256) is no bearer token.
+        jwk = (
+            self._keys.published_key(session, kid, ACCESS_TOKEN_ALGORITHM)
+            if isinstance(kid, str)
+            else None
+        )
         if jwk is None:
             raise Unauthorized("The token's signing key is unknown.")
         verifier = TokenVerifier(
