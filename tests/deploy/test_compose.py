@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from chassis.settings import UnsafeConfiguration
+
 from .facts import (
     CONTAINER_TMP,
     DEPLOY,
@@ -217,6 +219,27 @@ def test_every_container_gets_the_settings_production_requires(
         settings = settings_from(service, environment)
         assert settings.env == "production"
         assert settings.secret_key.get_secret_value() == environment["BAZAAR_SECRET_KEY"]
+
+
+def test_auth_gets_the_public_origin_from_the_env_file(
+    compose: dict[str, Any], env_file: dict[str, str], platform_services: dict[str, Service]
+) -> None:
+    for container in ("auth", "auth-migrate"):
+        entry = compose["services"][container]
+        environment = interpolate(entry["environment"], env_file)
+        assert environment["BAZAAR_AUTH_PUBLIC_ORIGIN"] == env_file["BAZAAR_PUBLIC_ORIGIN"]
+        settings = settings_from(platform_services["auth"], environment)
+        # The example works on this machine: the origin of the gateway's published port.
+        assert settings.issuer_url == (  # type: ignore[attr-defined]
+            f"http://localhost:{env_file['BAZAAR_HTTP_PORT']}/api/auth"
+        )
+        # Without it, compose refuses to start (and auth would, in production).
+        unset = {k: v for k, v in env_file.items() if k != "BAZAAR_PUBLIC_ORIGIN"}
+        with pytest.raises(MissingVariable, match="BAZAAR_PUBLIC_ORIGIN"):
+            interpolate(entry["environment"], unset)
+        placeholder = {**env_file, "BAZAAR_PUBLIC_ORIGIN": "https://shop.example.com"}
+        with pytest.raises(UnsafeConfiguration, match="placeholder"):
+            settings_from(platform_services["auth"], interpolate(entry["environment"], placeholder))
 
 
 def test_urls_between_services_use_compose_names_and_default_ports(

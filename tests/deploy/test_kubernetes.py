@@ -15,6 +15,8 @@ import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 import yaml
 
+from chassis.settings import UnsafeConfiguration
+
 from .facts import (
     CONTAINER_TMP,
     DEPLOY,
@@ -39,6 +41,9 @@ SECRET_VALUES = {
     "broker-url": "amqp://svc:pw@mq.example.com:5672/",
 }
 CREDENTIALS = re.compile(r"SECRET|PASSWORD|_URL$")
+# The public origin base and prod ship with (auth refuses it), and what an operator puts there.
+PLACEHOLDER_ORIGIN = "https://bazaar.example.com"
+SITE_ORIGIN = "https://shop.bazaar.test"
 # Where an events worker serves /livez, /readyz and /metrics.
 WORKER_HEALTH_PORT = 9100
 
@@ -286,7 +291,7 @@ def test_every_container_gets_the_settings_production_requires(
         name, _ = identity(workload)
         service = platform_services[name]
         for container in containers(workload):
-            env = environment(resources, container)
+            env = as_the_operator_sets_it(environment(resources, container))
             assert not missing_settings(service, env), workload["metadata"]["name"]
             settings = settings_from(service, env)
             assert settings.env == "production"
@@ -301,6 +306,38 @@ def test_every_container_gets_the_settings_production_requires(
                         provider.settings_class(host=provider.name)
                     )
                     assert {k: env[k] for k in hand_out} == hand_out
+
+
+def as_the_operator_sets_it(env: dict[str, str]) -> dict[str, str]:
+    """`env` with the placeholder public origin replaced by a site's, as an operator does."""
+    if env.get("BAZAAR_AUTH_PUBLIC_ORIGIN") == PLACEHOLDER_ORIGIN:
+        return {**env, "BAZAAR_AUTH_PUBLIC_ORIGIN": SITE_ORIGIN}
+    return env
+
+
+def test_auth_gets_the_public_origin_of_the_ingress_and_refuses_the_placeholder(
+    rendering: Rendering, platform_services: dict[str, Service]
+) -> None:
+    name, resources = rendering
+    (ingress,) = of_kind(resources, "Ingress").values()
+    (rule,) = ingress["spec"]["rules"]
+    scheme = "https" if ingress["spec"].get("tls") else "http"
+    auth = [w for w in workloads(resources) if identity(w)[0] == "auth"]
+    assert {identity(w)[1] for w in auth} == {"api", "migrate"}
+    for container in (c for workload in auth for c in containers(workload)):
+        env = environment(resources, container)
+        # Where browsers reach the gateway: the Ingress's host, https when it has TLS.
+        assert env["BAZAAR_AUTH_PUBLIC_ORIGIN"] == f"{scheme}://{rule['host']}", name
+        if name == "overlays/dev":
+            settings = settings_from(platform_services["auth"], env)
+            assert settings.issuer_url == "http://bazaar.localtest.me/api/auth"  # type: ignore[attr-defined]
+            continue
+        # base and prod ship the Ingress's example host: auth must not start with it.
+        assert env["BAZAAR_AUTH_PUBLIC_ORIGIN"] == PLACEHOLDER_ORIGIN
+        with pytest.raises(
+            UnsafeConfiguration, match=re.escape("placeholder " + PLACEHOLDER_ORIGIN)
+        ):
+            settings_from(platform_services["auth"], env)
 
 
 def test_the_ingress_reaches_the_gateway(rendering: Rendering) -> None:

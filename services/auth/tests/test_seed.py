@@ -41,6 +41,7 @@ def test_seed_refuses_production(tmp_path: Path) -> None:
         env="production",
         secret_key="p" * 40,
         jwks_url="http://127.0.0.1:8002/.well-known/jwks.json",
+        public_origin="http://127.0.0.1:8000",
         database_url=f"sqlite:///{tmp_path / 'never.db'}",
     )
     with pytest.raises(SeedRefused, match="production"):

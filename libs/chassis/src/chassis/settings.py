@@ -105,11 +105,16 @@ class ServiceSettings(BaseSettings):
                 problems.append("BAZAAR_SECRET_KEY must be at least 32 characters")
             if not (self.jwt_public_key or self.jwks_url):
                 problems.append("set BAZAAR_JWKS_URL or BAZAAR_JWT_PUBLIC_KEY")
+            problems += self.production_problems()
             if problems:
                 raise UnsafeConfiguration(
                     f"refusing to start {self.service_name} in production: " + "; ".join(problems)
                 )
         return self
+
+    def production_problems(self) -> list[str]:
+        """What a service's own settings lack for production; one refusal names them all."""
+        return []
 
     @property
     def base_url(self) -> str:

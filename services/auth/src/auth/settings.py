@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
@@ -14,6 +15,8 @@ from chassis.settings import UnsafeConfiguration
 MIN_ARGON2_MEMORY_KIB = 19 * 1024
 MIN_ARGON2_TIME_COST = 2
 _PROVIDER_NAME = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
+# Names reserved for examples and placeholders (RFC 2606, RFC 6761): no shop lives there.
+_PLACEHOLDER_HOST = re.compile(r"(^|\.)(example|invalid|example\.(com|net|org))$")
 
 
 class ExternalProvider(BaseModel):
@@ -49,10 +52,10 @@ class AuthSettings(ServiceSettings):
     argon2_time_cost: int = MIN_ARGON2_TIME_COST
     argon2_parallelism: int = 1
 
-    # Signing keys managed outside the database (mounted secrets), PEM, one per line of the
-    # key ring: Ed25519 (access tokens) and RSA of at least 2048 bits (ID tokens, RS256).
+    # The EdDSA line's key (access tokens) managed outside the database; PEM, Ed25519.
     signing_key: SecretStr | None = None
     signing_key_file: Path | None = None
+    # The RS256 line's key (ID tokens) managed outside the database; PEM, RSA >= 2048 bits.
     rsa_signing_key: SecretStr | None = None
     rsa_signing_key_file: Path | None = None
 
@@ -63,8 +66,8 @@ class AuthSettings(ServiceSettings):
     throttle_forget_after_seconds: int = 15 * 60  # failures older than this are forgotten
 
     # Where browsers reach the shop (the gateway): the issuer is `<public_origin>/api/auth`,
-    # the storefront's redirect URI `<public_origin>/auth/callback`. Production sets its
-    # https origin.
+    # the storefront's redirect URI `<public_origin>/auth/callback`. Production must set it
+    # (auth refuses to start without it, or with a placeholder host such as example.com).
     public_origin: str = Field(default="http://127.0.0.1:8000", pattern=r"^https?://[^/]+$")
     # More redirect URIs of the storefront (the Vite dev server's, say); matched exactly.
     storefront_redirect_uris: tuple[str, ...] = ()
@@ -102,6 +105,23 @@ class AuthSettings(ServiceSettings):
                 "set BAZAAR_AUTH_RSA_SIGNING_KEY or BAZAAR_AUTH_RSA_SIGNING_KEY_FILE, not both"
             )
         return self
+
+    def production_problems(self) -> list[str]:
+        """Production needs the shop's public origin, and not a placeholder."""
+        # A wrong issuer breaks every sign-in (redirects, ID tokens, discovery) without an
+        # error of its own: refuse to start instead.
+        if "public_origin" not in self.model_fields_set:
+            return [
+                "set BAZAAR_PUBLIC_ORIGIN (or BAZAAR_AUTH_PUBLIC_ORIGIN) to the shop's public "
+                "origin, where browsers reach the gateway (https://shop.example.net, say)"
+            ]
+        if _PLACEHOLDER_HOST.search((urlsplit(self.public_origin).hostname or "").lower()):
+            return [
+                f"the public origin (BAZAAR_PUBLIC_ORIGIN or BAZAAR_AUTH_PUBLIC_ORIGIN) is "
+                f"the placeholder {self.public_origin}: set it to the shop's public origin, "
+                "where browsers reach the gateway"
+            ]
+        return []
 
     @property
     def issuer_url(self) -> str:

@@ -29,7 +29,12 @@ def test_production_parameters_hash_with_owasp_argon2id_or_stronger() -> None:
 
 
 def test_production_refuses_weaker_argon2_parameters() -> None:
-    production = {"env": "production", "secret_key": "x" * 40, "jwks_url": "http://a/jwks"}
+    production = {
+        "env": "production",
+        "secret_key": "x" * 40,
+        "jwks_url": "http://a/jwks",
+        "public_origin": "https://shop.bazaar.test",
+    }
     with pytest.raises(UnsafeConfiguration, match="argon2id"):
         AuthSettings(**production, argon2_memory_kib=64)
     with pytest.raises(UnsafeConfiguration, match="argon2id"):

@@ -219,6 +219,7 @@ def test_refresh_cookie_is_secure_in_production(make_fresh_app: AppFactory) -> N
         env="production",
         secret_key="s" * 40,
         jwks_url="http://127.0.0.1:8002/.well-known/jwks.json",
+        public_origin="http://127.0.0.1:8000",
         argon2_memory_kib=19456,
         argon2_time_cost=2,
     )
@@ -265,6 +266,7 @@ def test_the_password_grant_is_off_in_production_by_default(make_fresh_app: AppF
         password_grant=None,
         secret_key="s" * 40,
         jwks_url="http://127.0.0.1:8002/.well-known/jwks.json",
+        public_origin="http://127.0.0.1:8000",
         argon2_memory_kib=19456,
         argon2_time_cost=2,
     )
