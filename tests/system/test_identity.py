@@ -71,8 +71,27 @@ def test_logout_stops_the_access_token_within_a_second(platform: Platform) -> No
 
 def test_jwks_is_published_through_the_gateway(platform: Platform) -> None:
     keys = httpx.get(platform.gateway + "/api/auth/.well-known/jwks.json").json()["keys"]
-    assert keys
-    assert all(key["kty"] == "OKP" and key["crv"] == "Ed25519" for key in keys)
+    # One line per algorithm (ADR 0018): Ed25519 for access tokens, RSA for ID tokens.
+    assert {(key["kty"], key["alg"]) for key in keys} == {("OKP", "EdDSA"), ("RSA", "RS256")}
+
+
+def test_rfc_8414_metadata_is_at_the_path_inserted_url_too(platform: Platform) -> None:
+    from urllib.parse import urlsplit
+
+    from authlib.oauth2.rfc8414 import AuthorizationServerMetadata, get_well_known_url
+
+    issuer = platform.gateway + "/api/auth"
+    # RFC 8414 §3.1: /.well-known/oauth-authorization-server/api/auth, at the root.
+    url = get_well_known_url(issuer, external=True)
+    assert urlsplit(url).path == "/.well-known/oauth-authorization-server/api/auth"
+    inserted = httpx.get(url)
+    assert inserted.status_code == 200, inserted.text
+    document = inserted.json()
+    AuthorizationServerMetadata(document).validate()
+    # §3.3: the issuer in the document is the one the URL was built from.
+    assert document["issuer"] == issuer
+    assert document == httpx.get(issuer + "/.well-known/oauth-authorization-server").json()
+    assert httpx.get(issuer + "/.well-known/openid-configuration").json()["issuer"] == issuer
 
 
 def test_discovery_names_the_gateway_as_issuer_and_a_code_flow_works_through_it(
@@ -134,6 +153,13 @@ def test_discovery_names_the_gateway_as_issuer_and_a_code_flow_works_through_it(
         )
     assert tokens.status_code == 200, tokens.text
     assert "refresh_token" not in tokens.json()
+    # The ID token verifies against the published JWKS with RS256, as any OIDC client does.
+    import jwt
+
+    id_token = tokens.json()["id_token"]
+    signing_key = jwt.PyJWKClient(document["jwks_uri"]).get_signing_key_from_jwt(id_token)
+    claims = jwt.decode(id_token, signing_key.key, algorithms=["RS256"], audience="storefront")
+    assert claims["iss"] == issuer and claims["email"] == email
     assert "bazaar_refresh=" in tokens.headers["set-cookie"]
     headers = {"Authorization": "Bearer " + tokens.json()["access_token"]}
     assert httpx.get(document["userinfo_endpoint"], headers=headers).json()["email"] == email

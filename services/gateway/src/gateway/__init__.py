@@ -15,7 +15,7 @@ from gateway.cors import cors_middleware
 from gateway.faults import fault_routes
 from gateway.openapi import ApiDocument
 from gateway.pages import page_routes
-from gateway.proxy import proxy_routes
+from gateway.proxy import metadata_routes, proxy_routes
 from gateway.ratelimit import RateLimiter
 from gateway.responsecache import ResponseCache
 from gateway.settings import GatewaySettings
@@ -38,6 +38,13 @@ def create_app(settings: GatewaySettings | None = None) -> Starlette:
         # but not fatal, or one service down would take every replica, and the API, offline.
         *operational_routes(
             HealthChecks(), advisory_checks=_dependency_checks(upstreams, limiter, revocations)
+        ),
+        # Before the storefront, which answers every other path outside /api.
+        *metadata_routes(
+            upstreams,
+            verifier=verifier,
+            limiter=limiter,
+            max_body_bytes=settings.max_body_bytes,
         ),
         *page_routes(settings.web_dir),
         Route("/api/openapi.json", document.endpoint, methods=["GET"], name="openapi"),

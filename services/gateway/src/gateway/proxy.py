@@ -548,3 +548,46 @@ def proxy_routes(
 
     routes.append(Route("/api/{service}/{path:path}", unknown_service, methods=PROXIED_METHODS))
     return routes
+
+
+# RFC 8414 §3.1: an issuer with a path has its metadata at the well-known URL with the path
+# inserted after it. Auth's issuer is `<public origin>/api/auth`, so a client that knows only
+# the issuer looks at the root, where nothing but the gateway answers.
+AUTH_UPSTREAM = "auth"
+AUTH_METADATA = "/.well-known/oauth-authorization-server"
+AUTH_METADATA_INSERTED = f"{AUTH_METADATA}/api/{AUTH_UPSTREAM}"
+
+
+class PathAlias:
+    """ASGI app answering one public path as a proxy answers another of its paths."""
+
+    def __init__(self, endpoint: ProxyEndpoint, path: str) -> None:
+        self.endpoint = endpoint
+        self.path = path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        aliased = {**scope, "path": self.path, "raw_path": self.path.encode()}
+        await self.endpoint(aliased, receive, send)
+
+
+def metadata_routes(
+    upstreams: Upstreams,
+    *,
+    verifier: TokenVerifier | None,
+    limiter: RateLimiter | None,
+    max_body_bytes: int,
+) -> list[Route]:
+    """Auth's RFC 8414 metadata at its path-inserted URL (the query string is kept)."""
+    if AUTH_UPSTREAM not in upstreams.names:
+        return []
+    endpoint = ProxyEndpoint(
+        upstreams,
+        AUTH_UPSTREAM,
+        verifier=verifier,
+        limiter=limiter,
+        max_body_bytes=max_body_bytes,
+    )
+    alias = PathAlias(endpoint, f"/api/{AUTH_UPSTREAM}{AUTH_METADATA}")
+    return [
+        Route(AUTH_METADATA_INSERTED, alias, methods=["GET", "HEAD"], name="proxy-auth-metadata")
+    ]
