@@ -493,7 +493,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The public keys that verify access tokens, including retired ones still in use. */
+        /** The public keys that verify access and ID tokens, including retired ones still in use. */
         get: {
             parameters: {
                 query?: never;
@@ -843,13 +843,13 @@ export interface components {
             display_name: string;
         };
         /**
-         * JWKRead
-         * @description One public signing key.
+         * Ed25519JWKRead
+         * @description A public Ed25519 key: it signs access tokens (and ID tokens of clients that chose it).
          */
-        "JWKSetRead.JWKRead": {
+        "JWKSetRead.Ed25519JWKRead": {
             /**
-             * Kty
-             * @constant
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
              */
             kty: "OKP";
             /**
@@ -873,12 +873,39 @@ export interface components {
             alg: "EdDSA";
         };
         /**
+         * RSAJWKRead
+         * @description A public RSA key: it signs ID tokens (RS256).
+         */
+        "JWKSetRead.RSAJWKRead": {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kty: "RSA";
+            /** N */
+            n: string;
+            /** E */
+            e: string;
+            /** Kid */
+            kid: string;
+            /**
+             * Use
+             * @constant
+             */
+            use: "sig";
+            /**
+             * Alg
+             * @constant
+             */
+            alg: "RS256";
+        };
+        /**
          * JWKSetRead
-         * @description The keys tokens may be signed with: the active one and recently retired ones.
+         * @description The keys tokens may be signed with: the active ones and recently retired ones.
          */
         JWKSetRead: {
             /** Keys */
-            keys: components["schemas"]["JWKSetRead.JWKRead"][];
+            keys: (components["schemas"]["JWKSetRead.Ed25519JWKRead"] | components["schemas"]["JWKSetRead.RSAJWKRead"])[];
         };
         /** @description RFC 9457 problem details. */
         Problem: {
