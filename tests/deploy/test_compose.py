@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+import yaml
 
 from .facts import (
     CONTAINER_TMP,
@@ -25,7 +26,7 @@ from .facts import (
 
 INFRASTRUCTURE = {"postgres", "redis", "rabbitmq"}
 # Services that start only with their profile.
-OPTIONAL = {"jaeger": "tracing"}
+OPTIONAL = {"jaeger": "tracing", "prometheus": "monitoring"}
 JAEGER_OTLP_PORTS = {"grpc": 4317, "http/protobuf": 4318}
 VARIABLE = re.compile(
     r"\$\$|\$\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?+])(?P<arg>[^}]*))?\}"
@@ -143,9 +144,10 @@ def test_only_the_gateway_publishes_a_port(
         if svc.get("ports") and name not in OPTIONAL
     }
     assert published == {"gateway"}
-    # Jaeger's UI has no sign-in: this host only.
+    # Jaeger's and Prometheus's UIs have no sign-in: this host only.
     (ui,) = interpolate(compose["services"]["jaeger"]["ports"], env_file)
     assert ui == f"127.0.0.1:{env_file['JAEGER_UI_PORT']}:16686"
+    assert compose["services"]["prometheus"]["ports"] == ["127.0.0.1:9090:9090"]
     (mapping,) = interpolate(compose["services"]["gateway"]["ports"], env_file)
     assert mapping.rsplit(":", 1)[1] == str(platform_services["gateway"].port)
 
@@ -230,9 +232,31 @@ def test_bazaar_containers_are_hardened(
         assert "no-new-privileges:true" in entry["security_opt"], container
         # Writable where the image writes: /tmp (HOME, data dir) and the metrics folder.
         assert {CONTAINER_TMP, runtime_env["PROMETHEUS_MULTIPROC_DIR"]} <= set(entry["tmpfs"])
-    jaeger = compose["services"]["jaeger"]
-    assert jaeger["read_only"] is True and jaeger["cap_drop"] == ["ALL"]
-    assert "no-new-privileges:true" in jaeger["security_opt"]
+    for name in OPTIONAL:
+        entry = compose["services"][name]
+        assert entry["read_only"] is True and entry["cap_drop"] == ["ALL"], name
+        assert "no-new-privileges:true" in entry["security_opt"], name
+
+
+def test_prometheus_reads_the_rules_and_scrapes_every_container_by_its_name(
+    compose: dict[str, Any], platform_services: dict[str, Service]
+) -> None:
+    prometheus = compose["services"]["prometheus"]
+    assert "./prometheus:/etc/prometheus:ro" in prometheus["volumes"]
+    config = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+    (job,) = config["scrape_configs"]
+    scraped = {name: sd["port"] for sd in job["dns_sd_configs"] for name in sd["names"]}
+    expected = {
+        container: (service.port if role == "api" else 9100)
+        for container, (service, role) in roles(platform_services).items()
+        if role != "migrate"
+    }
+    assert scraped == expected
+    for container, port in expected.items():
+        if container.endswith("-worker"):
+            assert compose["services"][container]["environment"][
+                "BAZAAR_WORKER_METRICS_PORT"
+            ] == str(port)
 
 
 def test_traces_are_off_unless_the_tracing_env_file_is_added(
