@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,10 +18,13 @@ from prometheus_client import REGISTRY
 from chassis.db import Database, utcnow
 from chassis.events import add_event_tables, publish
 from chassis.events.backlog import BacklogGauges
-from chassis.events.broker import Topology, connect
+from chassis.events.broker import Topology, connect, topology_of
 from chassis.events.relay import OutboxRelay
+from chassis.events.spec import EventsSpec
 from chassis.events.tables import OUTBOX
+from chassis.events.worker import Worker, serve_health
 from chassis.metrics import render_latest
+from chassis.registry import free_port
 from chassis.settings import ServiceSettings
 
 
@@ -69,7 +73,7 @@ def gauge(name: str, service: str) -> float | None:
 
 def park(settings: BacklogSettings, service: str, count: int) -> None:
     """Put `count` messages on the service's dead letter queue, as the consumer does."""
-    topology = Topology()
+    topology = topology_of(settings)
     with connect(settings) as connection:
         channel = connection.default_channel
         topology.declare(channel, topology.dead_queue(service))
@@ -156,3 +160,34 @@ def test_run_measures_at_once_and_stops_when_told(
         stop.set()
         thread.join(5)
     assert not thread.is_alive()
+
+
+def test_a_running_worker_serves_its_backlog_on_its_metrics_port(tmp_path: Path) -> None:
+    settings = BacklogSettings(
+        env="test",
+        data_dir=tmp_path,
+        database_url=f"sqlite:///{tmp_path / 'worker.db'}",
+        broker_namespace="t" + uuid.uuid4().hex[:10],
+    )
+    worker = Worker(settings, EventsSpec())
+    metadata = sa.MetaData()
+    add_event_tables(metadata)
+    metadata.create_all(worker.db.engine)
+    with worker.db.session() as session:
+        publish(session, "stock.changed", {"product_id": 1, "stock": 5})
+    park(settings, settings.service_name, 1)
+    port = free_port()
+    server = serve_health(worker, port, host="127.0.0.1")
+    try:
+        worker.start()
+        url = f"http://127.0.0.1:{port}/metrics"
+        expected = b'events_dead_letters{service="backlogtest"} 1.0'
+        deadline = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=10)
+        while expected not in (page := urllib.request.urlopen(url, timeout=2).read()):
+            assert dt.datetime.now(dt.UTC) < deadline, page.decode()[-2000:]
+            threading.Event().wait(0.05)
+        assert b'events_outbox_unpublished{service="backlogtest"}' in page
+    finally:
+        worker.shutdown()
+        server.shutdown()
+        server.server_close()
