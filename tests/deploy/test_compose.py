@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+import yaml
 
 from chassis.settings import UnsafeConfiguration
 
@@ -26,6 +27,9 @@ from .facts import (
 )
 
 INFRASTRUCTURE = {"postgres", "redis", "rabbitmq"}
+# Services that start only with their profile.
+OPTIONAL = {"jaeger": "tracing", "prometheus": "monitoring"}
+JAEGER_OTLP_PORTS = {"grpc": 4317, "http/protobuf": 4318}
 VARIABLE = re.compile(
     r"\$\$|\$\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?+])(?P<arg>[^}]*))?\}"
     r"|\$(?P<bare>[A-Za-z_][A-Za-z0-9_]*)"
@@ -87,6 +91,16 @@ def filled_env() -> dict[str, str]:
     return {name: value or os.urandom(32).hex() for name, value in example_env().items()}
 
 
+def read_env_file(path: Path) -> dict[str, str]:
+    """A committed env file's variables (comments and blank lines skipped)."""
+    pairs = {}
+    for line in path.read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, value = line.partition("=")
+            pairs[name] = value
+    return pairs
+
+
 @pytest.fixture(scope="module")
 def env_file() -> dict[str, str]:
     """A filled-in deploy/.env."""
@@ -115,14 +129,27 @@ def roles(platform_services: dict[str, Service]) -> dict[str, tuple[Service, str
 def test_runs_infrastructure_every_service_its_worker_and_its_migrations(
     compose: dict[str, Any], platform_services: dict[str, Service]
 ) -> None:
-    assert set(compose["services"]) == INFRASTRUCTURE | set(roles(platform_services))
+    assert set(compose["services"]) == INFRASTRUCTURE | set(OPTIONAL) | set(
+        roles(platform_services)
+    )
+    # A plain `up` starts everything but the optional services.
+    for name, entry in compose["services"].items():
+        assert entry.get("profiles") == ([OPTIONAL[name]] if name in OPTIONAL else None), name
 
 
 def test_only_the_gateway_publishes_a_port(
     compose: dict[str, Any], platform_services: dict[str, Service], env_file: dict[str, str]
 ) -> None:
-    published = {name for name, svc in compose["services"].items() if svc.get("ports")}
+    published = {
+        name
+        for name, svc in compose["services"].items()
+        if svc.get("ports") and name not in OPTIONAL
+    }
     assert published == {"gateway"}
+    # Jaeger's and Prometheus's UIs have no sign-in: this host only.
+    (ui,) = interpolate(compose["services"]["jaeger"]["ports"], env_file)
+    assert ui == f"127.0.0.1:{env_file['JAEGER_UI_PORT']}:16686"
+    assert compose["services"]["prometheus"]["ports"] == ["127.0.0.1:9090:9090"]
     (mapping,) = interpolate(compose["services"]["gateway"]["ports"], env_file)
     assert mapping.rsplit(":", 1)[1] == str(platform_services["gateway"].port)
 
@@ -207,6 +234,59 @@ def test_bazaar_containers_are_hardened(
         assert "no-new-privileges:true" in entry["security_opt"], container
         # Writable where the image writes: /tmp (HOME, data dir) and the metrics folder.
         assert {CONTAINER_TMP, runtime_env["PROMETHEUS_MULTIPROC_DIR"]} <= set(entry["tmpfs"])
+    for name in OPTIONAL:
+        entry = compose["services"][name]
+        assert entry["read_only"] is True and entry["cap_drop"] == ["ALL"], name
+        assert "no-new-privileges:true" in entry["security_opt"], name
+
+
+def test_prometheus_reads_the_rules_and_scrapes_every_container_by_its_name(
+    compose: dict[str, Any], platform_services: dict[str, Service]
+) -> None:
+    prometheus = compose["services"]["prometheus"]
+    assert "./prometheus:/etc/prometheus:ro" in prometheus["volumes"]
+    config = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+    (job,) = config["scrape_configs"]
+    scraped = {name: sd["port"] for sd in job["dns_sd_configs"] for name in sd["names"]}
+    expected = {
+        container: (service.port if role == "api" else 9100)
+        for container, (service, role) in roles(platform_services).items()
+        if role != "migrate"
+    }
+    assert scraped == expected
+    for container, port in expected.items():
+        if container.endswith("-worker"):
+            assert compose["services"][container]["environment"][
+                "BAZAAR_WORKER_METRICS_PORT"
+            ] == str(port)
+
+
+def test_traces_are_off_unless_the_tracing_env_file_is_added(
+    compose: dict[str, Any], platform_services: dict[str, Service], env_file: dict[str, str]
+) -> None:
+    plain = interpolate(compose["services"], env_file)
+    for container in roles(platform_services):
+        assert plain[container]["environment"]["BAZAAR_OTEL_ENABLED"] == "false", container
+    # `--env-file deploy/.env --env-file deploy/tracing.env`: the later file wins.
+    tracing = read_env_file(DEPLOY / "tracing.env")
+    assert tracing["COMPOSE_PROFILES"] == OPTIONAL["jaeger"]
+    assert not any(re.search("PASSWORD|SECRET", name) for name in tracing)
+    traced = interpolate(compose["services"], {**env_file, **tracing})
+    jaeger = compose["services"]["jaeger"]
+    assert jaeger["image"].startswith("jaegertracing/jaeger:2.")
+    assert "depends_on" not in jaeger  # it can be missing; spans are then dropped
+    for container in roles(platform_services):
+        environment = traced[container]["environment"]
+        assert environment["BAZAAR_OTEL_ENABLED"] == "true", container
+        assert 0 < float(environment["BAZAAR_OTEL_SAMPLE_RATIO"]) <= 1, container
+        endpoint = urlsplit(environment["OTEL_EXPORTER_OTLP_ENDPOINT"])
+        assert endpoint.hostname == "jaeger", container
+        protocol = environment["OTEL_EXPORTER_OTLP_PROTOCOL"]
+        assert endpoint.port == JAEGER_OTLP_PORTS[protocol], container
+        # The service name is each service's own (the chassis sets it), never one for all.
+        assert "OTEL_SERVICE_NAME" not in environment, container
+        # Still builds: the settings ignore what they do not define.
+        assert settings_from(platform_services[container.split("-")[0]], environment)
 
 
 def test_every_container_gets_the_settings_production_requires(

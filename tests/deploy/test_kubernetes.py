@@ -10,6 +10,7 @@ import subprocess
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlsplit
 
 import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
@@ -46,6 +47,9 @@ PLACEHOLDER_ORIGIN = "https://bazaar.example.com"
 SITE_ORIGIN = "https://shop.bazaar.test"
 # Where an events worker serves /livez, /readyz and /metrics.
 WORKER_HEALTH_PORT = 9100
+# The OpenTelemetry Collector's OTLP receivers, by exporter protocol.
+OTLP_PORTS = {"grpc": 4317, "http/protobuf": 4318}
+COLLECTOR_HOST = "otel-collector.monitoring.svc.cluster.local"
 
 
 def of_kind(resources: list[Resource], kind: str) -> dict[str, Resource]:
@@ -408,6 +412,13 @@ def test_network_policies_allow_the_needed_flows_and_nothing_else(
             assert allowed(policies, pod, outside, port)
         assert not allowed(policies, pod, outside, 443)
         assert not allowed(policies, pod, stranger, 8080)
+    # Every pod: spans to the OpenTelemetry Collector, and only to it.
+    collector = Endpoint("monitoring", {"app.kubernetes.io/name": "opentelemetry-collector"})
+    for pod in endpoints.values():
+        for port in OTLP_PORTS.values():
+            assert allowed(policies, pod, collector, port)
+            assert not allowed(policies, pod, prometheus, port)
+            assert not allowed(policies, pod, outside, port)
 
 
 def test_overlays_set_a_restricted_namespace(rendering: Rendering) -> None:
@@ -443,6 +454,31 @@ def test_dev_is_small_and_prod_is_replicated(platform_services: dict[str, Servic
         for container in containers(workload):
             assert split_image(container["image"])[1] == "dev"
     assert len(platform_services) == len(of_kind(dev, "HorizontalPodAutoscaler"))
+
+
+def test_overlays_send_every_containers_traces_to_the_collector(rendering: Rendering) -> None:
+    name, resources = rendering
+    for workload in workloads(resources):
+        for container in containers(workload):
+            env = environment(resources, container)
+            label = (workload["metadata"]["name"], container["name"])
+            if name == "base":
+                # The base has no collector to send to.
+                assert env["BAZAAR_OTEL_ENABLED"] == "false", label
+                assert "OTEL_EXPORTER_OTLP_ENDPOINT" not in env, label
+                continue
+            assert env["BAZAAR_OTEL_ENABLED"] == "true", label
+            protocol = env["OTEL_EXPORTER_OTLP_PROTOCOL"]
+            endpoint = urlsplit(env["OTEL_EXPORTER_OTLP_ENDPOINT"])
+            assert endpoint.scheme == "http" and endpoint.hostname == COLLECTOR_HOST, label
+            assert endpoint.port == OTLP_PORTS[protocol], label
+            # The service name is each service's own (the chassis sets it), never shared.
+            assert "OTEL_SERVICE_NAME" not in env, label
+            stage = name.removeprefix("overlays/")
+            assert env["OTEL_RESOURCE_ATTRIBUTES"] == f"deployment.environment.name={stage}"
+            ratio = float(env["BAZAAR_OTEL_SAMPLE_RATIO"])
+            # Development keeps every trace; production a sample, never none.
+            assert ratio == 1.0 if stage == "dev" else 0 < ratio < 1, label
 
 
 def assert_deployments_are_probed_limited_and_locked_down(resources: list[Resource]) -> None:

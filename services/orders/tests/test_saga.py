@@ -8,10 +8,12 @@ from typing import Any
 import pytest
 from apiflask import APIFlask
 from flask.testing import FlaskClient
+from prometheus_client import REGISTRY
 from sqlalchemy.orm import Session
 
 from chassis.db import utcnow
 from chassis.events import Event, Handler, handle_once, outbox_events
+from chassis.metrics import render_latest
 from orders.models import Order, OrderStatus
 from orders.saga import (
     expire_pending_orders,
@@ -20,6 +22,7 @@ from orders.saga import (
     handle_stock_rejected,
     handle_stock_reserved,
     handlers,
+    pending_orders,
     tasks,
 )
 from orders.service import SERVICE
@@ -95,8 +98,9 @@ def test_the_service_declares_its_handlers_and_watchdog() -> None:
         "payment.authorized",
         "payment.declined",
     }
-    [watchdog] = tasks(settings)
+    watchdog, gauges = tasks(settings)
     assert watchdog.interval == 5.0
+    assert gauges.name == "orders.pending-gauges" and gauges.interval == 15.0
 
 
 def test_stock_reserved_asks_payments_once_even_when_redelivered(session: Session) -> None:
@@ -218,9 +222,37 @@ def test_the_watchdog_task_runs_in_its_own_unit_of_work(
     app: APIFlask, settings: OrdersSettings, session: Session
 ) -> None:
     stale = make_order(session, created_at=utcnow() - dt.timedelta(seconds=600))
-    [watchdog] = tasks(settings)
+    watchdog, _ = tasks(settings)
     assert watchdog.run(app.extensions["bazaar"].db) == 1
     assert refreshed(session, stale).status == OrderStatus.CANCELLED
+
+
+def test_pending_orders_are_counted_with_the_age_of_the_oldest(session: Session) -> None:
+    now = utcnow()
+    assert pending_orders(session, now) == (0, 0.0)
+    make_order(session, created_at=now - dt.timedelta(seconds=300))
+    make_order(session, created_at=now - dt.timedelta(seconds=30))
+    make_order(session, status=OrderStatus.CONFIRMED, created_at=now - dt.timedelta(hours=1))
+    session.commit()
+    count, age = pending_orders(session, now)
+    assert count == 2 and age == pytest.approx(300)
+
+
+def test_the_gauge_task_exports_the_pending_orders(
+    app: APIFlask, settings: OrdersSettings, session: Session
+) -> None:
+    make_order(session, created_at=utcnow() - dt.timedelta(seconds=600))
+    make_order(session, status=OrderStatus.CANCELLED)
+    session.commit()
+    _, gauges = tasks(settings)
+    measured = gauges.run(app.extensions["bazaar"].db)
+    assert isinstance(measured, tuple)
+    count, age = measured
+    assert count == 1 and age >= 600
+    assert REGISTRY.get_sample_value("orders_pending") == 1
+    assert REGISTRY.get_sample_value("orders_oldest_pending_age_seconds") == age
+    payload, _ = render_latest()
+    assert b"orders_pending 1.0" in payload
 
 
 def test_a_checkout_goes_through_the_whole_saga(

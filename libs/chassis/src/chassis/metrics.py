@@ -9,6 +9,7 @@ from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
 )
@@ -53,6 +54,28 @@ EVENT_HANDLER_FAILURES = Counter(
     "event_handler_failures_total",
     "Handler attempts that raised (each retry counts).",
     ["service", "type"],
+)
+
+# Backlogs the events worker measures every few seconds (chassis.events.backlog): what the
+# alert rules in deploy/prometheus watch. "livemax": one value per series across the live
+# processes, without a pid label, as only the worker process sets them.
+OUTBOX_UNPUBLISHED = Gauge(
+    "events_outbox_unpublished",
+    "Outbox rows not yet handed to the broker.",
+    ["service"],
+    multiprocess_mode="livemax",
+)
+OUTBOX_OLDEST_AGE = Gauge(
+    "events_outbox_oldest_unpublished_age_seconds",
+    "Age of the oldest outbox row not yet handed to the broker (0 when none waits).",
+    ["service"],
+    multiprocess_mode="livemax",
+)
+DEAD_LETTERS = Gauge(
+    "events_dead_letters",
+    "Messages parked on the service's dead letter queue.",
+    ["service"],
+    multiprocess_mode="livemax",
 )
 
 

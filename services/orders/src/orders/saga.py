@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select
+from prometheus_client import Gauge
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from chassis.db import Database, utcnow
@@ -30,6 +31,18 @@ from orders.settings import OrdersSettings
 log = get_logger("orders.saga")
 
 WATCHDOG_BATCH = 100
+PENDING_GAUGE_INTERVAL = 15.0
+
+# Set by the worker's own task, apart from the watchdog, so a watchdog that stops cancelling
+# shows as a growing age (the "orders stuck in PENDING" alert, deploy/prometheus).
+ORDERS_PENDING = Gauge(
+    "orders_pending", "Orders in PENDING, as last counted.", multiprocess_mode="livemax"
+)
+ORDERS_OLDEST_PENDING_AGE = Gauge(
+    "orders_oldest_pending_age_seconds",
+    "Age of the oldest PENDING order (0 when none is pending).",
+    multiprocess_mode="livemax",
+)
 
 
 def _pending_order(session: Session, event: Event) -> Order | None:
@@ -162,6 +175,30 @@ def watchdog(settings: OrdersSettings) -> PeriodicTask:
     )
 
 
+def pending_orders(session: Session, now: dt.datetime | None = None) -> tuple[int, float]:
+    """(orders in PENDING, age in seconds of the oldest of them; 0 when none)."""
+    stmt = select(func.count(), func.min(Order.created_at)).where(
+        Order.status == OrderStatus.PENDING
+    )
+    count, oldest = session.execute(stmt).one()
+    if oldest is None:
+        return int(count), 0.0
+    return int(count), max(0.0, ((now or utcnow()) - oldest).total_seconds())
+
+
+def pending_gauges() -> PeriodicTask:
+    """The periodic task that keeps the PENDING orders' gauges current."""
+
+    def run(db: Database) -> tuple[int, float]:
+        with db.session() as session:
+            count, age = pending_orders(session)
+        ORDERS_PENDING.set(count)
+        ORDERS_OLDEST_PENDING_AGE.set(age)
+        return count, age
+
+    return PeriodicTask(name="orders.pending-gauges", interval=PENDING_GAUGE_INTERVAL, run=run)
+
+
 def handlers(_: OrdersSettings) -> dict[str, Handler]:
     """The event types orders consumes and their handlers."""
     return dict(HANDLERS)
@@ -169,4 +206,4 @@ def handlers(_: OrdersSettings) -> dict[str, Handler]:
 
 def tasks(settings: OrdersSettings) -> list[PeriodicTask]:
     """The periodic work of the orders worker."""
-    return [watchdog(settings)]
+    return [watchdog(settings), pending_gauges()]

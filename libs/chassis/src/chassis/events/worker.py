@@ -11,6 +11,7 @@ from typing import Any
 
 from chassis import faults
 from chassis.db import Database
+from chassis.events.backlog import BacklogGauges
 from chassis.events.broker import connect, topology_of
 from chassis.events.consumer import EventConsumer
 from chassis.events.health import Heartbeats
@@ -37,7 +38,8 @@ class Worker:
     def __init__(self, settings: ServiceSettings, events: EventsSpec) -> None:
         self.settings = settings
         self.events = events
-        # A connection per handler thread, one for the relay and one for a periodic task.
+        # A connection per handler thread, one for the relay and one for a periodic task
+        # (the pool overflows for the backlog gauges and further tasks).
         self.db = Database(settings.database_url, pool_size=settings.events_concurrency + 2)
         self.stop = threading.Event()
         self.threads: list[threading.Thread] = []
@@ -69,6 +71,13 @@ class Worker:
         )
         relay.on_round = lambda: self.heartbeats.beat("relay")
         self._thread("relay", lambda: relay.run(self.stop))
+        backlog = BacklogGauges(
+            self.db,
+            lambda: connect(self.settings),
+            service=self.settings.service_name,
+            topology=topology,
+        )
+        self._thread("backlog", lambda: backlog.run(self.stop))
         handlers = self.events.handlers(self.settings) if self.events.handlers else {}
         if handlers:
             consumer = EventConsumer(
