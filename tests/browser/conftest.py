@@ -162,9 +162,11 @@ class Tab:
         """Navigate (a real page load) to a path of the shop."""
         self.page.goto(self.base + path)
 
-    def heading(self) -> str:
-        """The page's h1, once there is one."""
-        return str(self.page.locator("main h1").first.inner_text(timeout=10_000))
+    def expect_heading(self, text: str) -> None:
+        """Wait until the page's h1 reads `text` (a client-side navigation may lag)."""
+        from playwright.sync_api import expect
+
+        expect(self.page.locator("main h1").first).to_have_text(text, timeout=10_000)
 
 
 @pytest.fixture

@@ -277,7 +277,7 @@ def test_a_customer_cannot_open_the_admin_pages(tab: Tab) -> None:
 
     for path in ("/admin", "/admin/products/new", "/admin/orders"):
         tab.open(path)
-        assert tab.heading() == "Admins only"
+        tab.expect_heading("Admins only")
         assert "for administrators" in page.get_by_role("alert").inner_text()
         assert page.get_by_role("button", name="Create product").count() == 0
 
@@ -297,11 +297,11 @@ def test_a_reload_on_a_deep_link_keeps_the_session(tab: Tab) -> None:
 
     page.reload()  # the access token was in memory only: the refresh cookie brings it back
 
-    assert tab.heading() == "Your account"
+    tab.expect_heading("Your account")
     expect(page.get_by_text(email))
     assert page.url.endswith("/account")
     tab.open("/orders")  # a deep link typed into the address bar
-    assert tab.heading() == "Your orders"
+    tab.expect_heading("Your orders")
     expect(page.get_by_text("You have not ordered anything yet."))
 
     cookies = {c["name"]: c for c in page.context.cookies()}
@@ -354,7 +354,7 @@ def test_the_code_flow_keeps_the_refresh_token_out_of_every_script_readable_answ
     page.reload()  # silent refresh through the cookie
     expect(page.get_by_role("button", name="Log out"))
     page.get_by_role("link", name="Account").click()
-    assert tab.heading() == "Your account"
+    tab.expect_heading("Your account")
 
     assert issued, "auth set no refresh cookie"
     assert any("/api/auth/token" in url for url, _ in readable)
@@ -387,4 +387,4 @@ def test_a_sign_in_goes_through_auths_own_page_and_back(tab: Tab) -> None:
 
     expect(page.get_by_role("button", name="Log out"))
     assert page.url == tab.base + "/orders"
-    assert tab.heading() == "Your orders"
+    tab.expect_heading("Your orders")
