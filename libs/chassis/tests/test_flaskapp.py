@@ -211,7 +211,10 @@ def test_problem_error_from_a_view_keeps_status_slug_and_detail(client: FlaskCli
     response = client.get("/notes/999")
 
     assert response.status_code == 404
-    assert problem(response) == {
+    body = problem(response)
+    # The request's trace, next to its X-Request-ID header (traces are on by default).
+    assert re.fullmatch(r"[0-9a-f]{32}", body.pop("trace_id"))
+    assert body == {
         "type": "/problems/not-found",
         "title": "Not Found",
         "status": 404,

@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from chassis import faults
+from chassis import faults, tracing
 from chassis.errors import PROBLEM_CONTENT_TYPE, ProblemError, problem_body
 from chassis.health import HealthChecks
 from chassis.logging import configure_service_logging, get_logger
@@ -27,6 +27,8 @@ from chassis.requestid import accept_or_generate, set_request_id
 from chassis.settings import ServiceSettings
 
 log = get_logger("chassis.asgi")
+# Probes and scrapes arrive every second: not traces anyone looks for.
+_UNTRACED = frozenset({"/livez", "/readyz", "/metrics"})
 
 # A readiness check that awaits its dependency instead of blocking a thread; raises when down.
 AsyncCheck = Callable[[], Awaitable[None]]
@@ -151,13 +153,22 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        incoming = None
+        incoming = traceparent = tracestate = None
         for name, value in scope["headers"]:
             if name == b"x-request-id":
                 incoming = value.decode("latin-1")
-                break
+            elif name == b"traceparent":
+                traceparent = value.decode("latin-1")
+            elif name == b"tracestate":
+                tracestate = value.decode("latin-1")
         request_id = accept_or_generate(incoming)
         set_request_id(request_id)
+        path = scope["path"]
+        server_span = (
+            None
+            if path in _UNTRACED
+            else tracing.start_server_span(scope["method"], traceparent, tracestate)
+        )
         scope.setdefault("state", {})["request_id"] = request_id
         status = 500
 
@@ -187,6 +198,16 @@ class RequestContextMiddleware:
                     status=status,
                     duration_ms=round(elapsed * 1000, 2),
                     request_id=request_id,
+                )
+            if server_span is not None:
+                server_span.finish(
+                    status,
+                    route=getattr(route, "path", None),
+                    **{
+                        "http.request.method": scope["method"],
+                        "url.path": path,
+                        tracing.REQUEST_ID: request_id,
+                    },
                 )
             set_request_id(None)
 
@@ -218,6 +239,7 @@ async def _on_http_exception(request: Request, exc: Exception) -> Response:
 
 async def _on_unhandled(request: Request, exc: Exception) -> Response:
     log.error("unhandled error", exc_info=exc, path=request.url.path)
+    tracing.record_error(exc)
     return problem_response(500, "An unexpected error occurred.", request.url.path)
 
 
@@ -287,5 +309,6 @@ async def _timed(check: AsyncCheck) -> dict[str, Any]:
 def init_asgi_service(app: Starlette, settings: ServiceSettings) -> None:
     """Logging and the request-context middleware for an ASGI service."""
     configure_service_logging(settings)
+    tracing.configure_tracing(settings)
     faults.configure(settings)
     app.add_middleware(RequestContextMiddleware, service=settings.service_name)

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
+from chassis import tracing
 from chassis.errors import ServiceUnavailable
 
 NAMING_CONVENTION = {
@@ -138,6 +139,8 @@ def create_db_engine(url: str, *, pool_size: int = 10, pooled: bool = True) -> E
             **extra,
         )
         _make_sqlite_transactional(engine)
+        if tracing.enabled():
+            tracing.instrument_engine(engine)
         return engine
     if pooled:
         extra.update(pool_size=pool_size, max_overflow=pool_size)
@@ -145,6 +148,8 @@ def create_db_engine(url: str, *, pool_size: int = 10, pooled: bool = True) -> E
     _discard_connections_closed_by_the_server(engine)
     if parsed.get_driver_name() == "psycopg":
         _plan_with_values_when_asked(engine)
+    if tracing.enabled():
+        tracing.instrument_engine(engine)
     return engine
 
 

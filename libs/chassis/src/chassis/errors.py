@@ -5,6 +5,8 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Any, ClassVar
 
+from chassis.tracing import current_trace_id
+
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "/problems/"
 
@@ -59,6 +61,10 @@ def problem_body(
         body["instance"] = instance
     if extra:
         body.update(extra)
+    # Next to the X-Request-ID header: the trace to look up (`bazaar trace`, Jaeger).
+    trace_id = current_trace_id()
+    if trace_id:
+        body.setdefault("trace_id", trace_id)
     return body
 
 

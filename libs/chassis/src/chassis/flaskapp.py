@@ -19,7 +19,7 @@ from flask import Request as FlaskRequest
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
-from chassis import bodies, faults
+from chassis import bodies, faults, tracing
 from chassis.auth import Principal, TokenVerifier, bearer_token, verifier_from_settings
 from chassis.db import Database, DatabaseUnavailable, database_unavailable
 from chassis.errors import (
@@ -123,6 +123,8 @@ def create_api_app(import_name: str, settings: ServiceSettings, *, title: str) -
 def init_service(app: Flask, settings: ServiceSettings) -> ServiceContext:
     """Logging, request ids, errors, body limits, DB session, auth, health and metrics."""
     configure_service_logging(settings)
+    # Before the database: its engine gets SQL spans only when traces are on.
+    tracing.configure_tracing(settings)
     faults.configure(settings)
     # One connection per request thread, so a request never waits for the pool; the overflow
     # covers sessions opened beside the request's own (streams, units of work).
@@ -212,6 +214,12 @@ def _begin_request() -> None:
     request_id = accept_or_generate(request.headers.get(REQUEST_ID_HEADER))
     g.request_id = request_id
     set_request_id(request_id)
+    if request.endpoint not in _OPERATIONAL_ENDPOINTS:
+        g.server_span = tracing.start_server_span(
+            request.method,
+            request.headers.get(tracing.TRACEPARENT),
+            request.headers.get(tracing.TRACESTATE),
+        )
     _check_body()
 
 
@@ -282,6 +290,17 @@ def _finish_request(response: Response) -> Response:
             duration_ms=round(elapsed * 1000, 2),
             request_id=request_id,
         )
+    server_span: tracing.ServerSpan | None = g.pop("server_span", None)
+    if server_span is not None:
+        server_span.finish(
+            response.status_code,
+            route=request.url_rule.rule if request.url_rule else None,
+            **{
+                "http.request.method": request.method,
+                "url.path": request.path,
+                tracing.REQUEST_ID: request_id,
+            },
+        )
     return response
 
 
@@ -308,6 +327,10 @@ def _close_session(_: BaseException | None) -> None:
     finally:
         for callback in g.pop("after_session", ()):
             callback()
+        # A request that ended without an answer (a client gone mid-stream) still ends its span.
+        server_span: tracing.ServerSpan | None = g.pop("server_span", None)
+        if server_span is not None:
+            server_span.finish(500)
         set_request_id(None)
 
 
@@ -343,6 +366,7 @@ def _render_error(error: Exception) -> Response:
             log.warning("database unavailable", error=repr(original), path=request.path)
             return _render_error(DatabaseUnavailable())
         log.error("unhandled error", exc_info=original, path=request.path)
+        tracing.record_error(original)
         body = problem_body(500, detail="An unexpected error occurred.", instance=public_path())
     response = jsonify(body)
     response.status_code = status

@@ -17,6 +17,7 @@ from typing import Any, TypeAlias
 import httpx
 import stamina
 
+from chassis import tracing
 from chassis.breaker import BreakerGuard, CircuitBreaker
 from chassis.errors import BadGateway, GatewayTimeout, ServiceUnavailable
 from chassis.requestid import REQUEST_ID_HEADER, current_request_id
@@ -134,6 +135,8 @@ class ClientPolicy:
         # `x-request-id` from the caller is not sent twice.
         if request_id and REQUEST_ID_HEADER not in headers:
             headers[REQUEST_ID_HEADER] = request_id
+        if tracing.TRACEPARENT not in headers:
+            tracing.inject(headers)
         return headers
 
     def attempts_for(self, method: str, *, retry: bool | None) -> int:
@@ -213,6 +216,22 @@ class ServiceClient:
         **kwargs: Any,
     ) -> httpx.Response:
         attempts = self.policy.attempts_for(method, retry=retry)
+        # One span per logical call (retries inside it), so the callee's spans hang below it.
+        with tracing.client_span(
+            f"{method.upper()} {self.policy.name}",
+            **{"http.request.method": method.upper(), "server.address": self.policy.name,
+               "url.path": path},
+        ) as span:  # fmt: skip
+            response = self._call(method, path, attempts, headers, **kwargs)
+            if span.is_recording():
+                span.set_attribute("http.response.status_code", response.status_code)
+                if response.status_code >= 500:
+                    tracing.record_error(f"{self.policy.name} answered {response.status_code}")
+            return response
+
+    def _call(
+        self, method: str, path: str, attempts: int, headers: HeaderInput | None, **kwargs: Any
+    ) -> httpx.Response:
         try:
             with self.policy.guard() as call:
                 for attempt in self.policy.retrying(attempts):

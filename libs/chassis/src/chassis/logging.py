@@ -9,6 +9,8 @@ from typing import IO, TYPE_CHECKING, Any, Literal
 
 import structlog
 
+from chassis.tracing import add_trace_ids
+
 if TYPE_CHECKING:
     from chassis.settings import ServiceSettings
 
@@ -63,6 +65,7 @@ def configure_logging(
     )
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
+        add_trace_ids,
         structlog.stdlib.add_log_level,
         stamper,
     ]

@@ -15,6 +15,11 @@ PROBLEM_SCHEMA: dict[str, Any] = {
         "status": {"type": "integer"},
         "detail": {"type": "string"},
         "instance": {"type": "string"},
+        "trace_id": {
+            "type": "string",
+            "description": "The request's trace (32 hex digits), while traces are on.",
+            "pattern": "^[0-9a-f]{32}$",
+        },
         "errors": {
             "type": "array",
             "items": {

@@ -68,6 +68,14 @@ class ServiceSettings(BaseSettings):
     worker_metrics_port: int = Field(default=0, ge=0, le=65535)
     # A worker loop without a round, or a handler running, for longer than this fails /livez.
     worker_stall_seconds: float = Field(default=60.0, gt=0)
+    # Traces (ADR 0024): OTLP export when OTEL_EXPORTER_OTLP_ENDPOINT is set, else a span file
+    # under data_dir for `bazaar trace`; false sets nothing up.
+    otel_enabled: bool = True
+    # Share of new traces kept; a request carrying a traceparent follows its caller's choice.
+    otel_sample_ratio: float = Field(default=1.0, ge=0.0, le=1.0)
+    # Bounds of the span file used without a collector.
+    otel_store_max_mb: int = Field(default=64, ge=1)
+    otel_store_max_age_hours: float = Field(default=24.0, gt=0)
 
     @classmethod
     def settings_customise_sources(

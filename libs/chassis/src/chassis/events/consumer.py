@@ -25,9 +25,11 @@ from kombu.entity import Queue
 from kombu.message import Message
 from kombu.messaging import Consumer, Producer
 from kombu.mixins import ConsumerMixin
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 
-from chassis import faults
+from chassis import faults, tracing
 from chassis.db import Database, utcnow
 from chassis.events.broker import Topology
 from chassis.events.contracts import ContractViolation
@@ -120,7 +122,15 @@ class EventConsumer(ConsumerMixin):
         try:
             event = Event.model_validate(body)
         except ValidationError as exc:
-            self.dead_letter(message, f"not an event envelope: {exc.error_count()} errors", 1)
+            reason = f"not an event envelope: {exc.error_count()} errors"
+            # No trace to continue (the envelope is unreadable): a span of its own says why.
+            with tracing.span(
+                "dead-letter unreadable message",
+                kind=SpanKind.CONSUMER,
+                links=[link] if (link := tracing.link_to(message.headers)) else None,
+            ):
+                tracing.record_error(reason)
+                self.dead_letter(message, reason, 1)
             return
         handler = self.handlers.get(event.type)
         if handler is None:
@@ -142,7 +152,37 @@ class EventConsumer(ConsumerMixin):
             self._verdicts.put(_Verdict(message, dead=True, error=repr(exc), attempts=1))
 
     def handle(self, message: Message, event: Event, handler: Handler) -> _Verdict:
-        """Handle one event in its own transaction, retrying with backoff; the verdict."""
+        """Handle one event in its own transaction, retrying with backoff; the verdict.
+
+        The handler's span continues the trace of the span that wrote the outbox row and
+        links to the relay's send, so every consumer of one message is a sibling in its trace.
+        """
+        if not tracing.enabled():
+            return self._handle_with_retries(message, event, handler)
+        parent = tracing.extract(event.trace) if event.trace else None
+        link = tracing.link_to(message.headers)
+        with tracing.span(
+            f"handle {event.type}",
+            kind=SpanKind.CONSUMER,
+            parent=parent,
+            links=[link] if link else None,
+            attributes={
+                tracing.EVENT_ID: event.id,
+                tracing.EVENT_TYPE: event.type,
+                "messaging.operation.type": "process",
+                "messaging.destination.name": self.queue.name,
+                **_order_of(event),
+            },
+        ) as current:
+            verdict = self._handle_with_retries(message, event, handler)
+            if current.is_recording():
+                current.set_attribute("bazaar.attempts", verdict.attempts or 1)
+                if verdict.dead:
+                    current.set_attribute("bazaar.dead_lettered", True)
+                    tracing.record_error(f"dead-lettered: {verdict.error}")
+            return verdict
+
+    def _handle_with_retries(self, message: Message, event: Event, handler: Handler) -> _Verdict:
         error = ""
         attempts = 0
         for delay in (*self.retry_delays, None):
@@ -160,12 +200,15 @@ class EventConsumer(ConsumerMixin):
                 )
                 if handled and self.on_handled is not None:
                     self.on_handled()
-                return _Verdict(message, dead=False)
+                return _Verdict(message, dead=False, attempts=attempts)
             except ContractViolation as exc:
                 error = str(exc)
                 break
             except Exception as exc:
                 error = repr(exc)
+                span = trace.get_current_span()
+                if span.is_recording():
+                    span.add_event("attempt failed", {"attempt": attempts, "error": error[:500]})
                 EVENT_HANDLER_FAILURES.labels(self.service, event.type).inc()
                 log.warning(
                     "event handler failed", event_id=event.id, type=event.type, error=error,
@@ -270,3 +313,9 @@ class EventConsumer(ConsumerMixin):
         while not self._verdicts.empty() and time.monotonic() < deadline:
             time.sleep(ACK_INTERVAL)
         self.should_stop = True
+
+
+def _order_of(event: Event) -> dict[str, str]:
+    """The order an event is about, as the attribute `bazaar trace <order id>` looks for."""
+    order_id = event.payload.get("order_id")
+    return {tracing.ORDER_ID: order_id} if isinstance(order_id, str) else {}

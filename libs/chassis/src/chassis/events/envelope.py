@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from chassis.db import utcnow
 
@@ -22,6 +22,11 @@ class Event(BaseModel):
     occurred_at: dt.datetime
     correlation_id: str = Field(min_length=1, max_length=128)
     payload: dict[str, Any]
+    # W3C trace context of the span that wrote the outbox row (`traceparent`, `tracestate`):
+    # consumers continue that trace. Optional: envelopes without it stay valid.
+    trace: dict[str, Annotated[str, StringConstraints(max_length=512)]] | None = Field(
+        default=None, max_length=2
+    )
 
     @classmethod
     def new(
@@ -31,6 +36,7 @@ class Event(BaseModel):
         *,
         version: int = 1,
         correlation_id: str | None = None,
+        trace: dict[str, str] | None = None,
     ) -> Event:
         """A fresh event with a new id, stamped now."""
         event_id = str(uuid.uuid4())
@@ -41,11 +47,13 @@ class Event(BaseModel):
             occurred_at=utcnow(),
             correlation_id=correlation_id or event_id,
             payload=payload,
+            trace=trace or None,
         )
 
     def to_json(self) -> str:
         """The envelope as the JSON text stored in the outbox and sent to the broker."""
-        return self.model_dump_json()
+        # Without a trace the envelope is what it always was: no `"trace": null`.
+        return self.model_dump_json(exclude={"trace"} if self.trace is None else None)
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Event:

@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from chassis import tracing
 from chassis.db import utcnow
 from chassis.events.contracts import validate_payload
 from chassis.events.envelope import Event
@@ -43,6 +44,8 @@ def publish(
         payload,
         version=version,
         correlation_id=correlation_id or current_correlation.get() or current_request_id(),
+        # Written with the row, so the wait for the relay shows in the trace.
+        trace=tracing.current_carrier(),
     )
     session.execute(
         sa.insert(OUTBOX).values(

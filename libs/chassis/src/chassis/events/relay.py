@@ -14,14 +14,17 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from kombu.connection import Connection
 from kombu.messaging import Producer
+from opentelemetry.trace import SpanKind
 
-from chassis import faults
+from chassis import faults, tracing
 from chassis.db import Database
 from chassis.events.broker import Topology
 from chassis.events.outbox import NOTIFY_CHANNEL, mark_published
@@ -104,15 +107,17 @@ class OutboxRelay:
         sent: list[int] = []
         try:
             for row in rows:
-                producer.publish(
-                    row.body,
-                    routing_key=row.type,
-                    content_type="application/json",
-                    content_encoding="utf-8",
-                    delivery_mode=2,
-                    message_id=row.event_id,
-                    retry=False,
-                )
+                with _publish_span(row) as headers:
+                    producer.publish(
+                        row.body,
+                        routing_key=row.type,
+                        content_type="application/json",
+                        content_encoding="utf-8",
+                        delivery_mode=2,
+                        message_id=row.event_id,
+                        headers=headers,
+                        retry=False,
+                    )
                 sent.append(row.position)
                 EVENTS_PUBLISHED.labels(self.service, row.type).inc()
         except Exception as exc:
@@ -218,3 +223,27 @@ class OutboxRelay:
             self._listening.clear()
             with contextlib.suppress(Exception):
                 connection.close()
+
+
+@contextmanager
+def _publish_span(row: Any) -> Iterator[dict[str, str]]:
+    """A producer span in the event's trace while it is sent; its context rides in headers."""
+    if not tracing.enabled():
+        yield {}
+        return
+    carrier = orjson.loads(row.body).get("trace")
+    parent = tracing.extract(carrier) if carrier else None
+    if parent is None:
+        yield {}
+        return
+    with tracing.span(
+        f"publish {row.type}",
+        kind=SpanKind.PRODUCER,
+        parent=parent,
+        attributes={
+            tracing.EVENT_ID: row.event_id,
+            tracing.EVENT_TYPE: row.type,
+            "messaging.operation.type": "send",
+        },
+    ):
+        yield tracing.current_carrier()

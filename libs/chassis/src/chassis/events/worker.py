@@ -9,7 +9,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from chassis import faults
+from chassis import faults, tracing
 from chassis.db import Database
 from chassis.events.backlog import BacklogGauges
 from chassis.events.broker import connect, topology_of
@@ -164,6 +164,7 @@ def serve_health(worker: Worker, port: int, *, host: str) -> ThreadingHTTPServer
 def run_worker(settings: ServiceSettings, events: EventsSpec) -> None:
     """Run until SIGTERM or SIGINT."""
     configure_service_logging(settings)
+    tracing.configure_tracing(settings, f"{settings.service_name}-worker")
     faults.configure(settings)
     worker = Worker(settings, events)
     if settings.worker_metrics_port:
@@ -174,5 +175,6 @@ def run_worker(settings: ServiceSettings, events: EventsSpec) -> None:
     worker.start()
     worker.stop.wait()
     worker.shutdown()
+    tracing.shutdown()  # what the batch processor holds is written before the process ends
     if worker.failed is not None:
         raise SystemExit(1)
