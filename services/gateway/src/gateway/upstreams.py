@@ -18,8 +18,10 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 import httpx
+from opentelemetry.trace import Span, Status, StatusCode
 from prometheus_client import Counter, Gauge
 
+from chassis import tracing
 from chassis.errors import ServiceUnavailable
 from chassis.http import RETRYABLE_STATUSES, NoCookieJar, RetryableStatus, translate
 from chassis.logging import get_logger
@@ -140,11 +142,29 @@ class Upstream:
         `replayable`. The instance counts the request as in flight until the block ends.
         Raises a 502/503/504 problem when no try succeeded.
         """
-        instance, response = await self._send(method, target, replayable, headers, content, timeout)
+        span = tracing.start_client_span(
+            f"{method} {self.name}",
+            **{"http.request.method": method, "server.address": self.name},
+        )
+        try:
+            instance, response = await self._send(
+                method, target, replayable, _with_trace(headers, span), content, timeout
+            )
+        except BaseException as exc:
+            if span.is_recording():
+                span.record_exception(exc)
+                span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+            span.end()
+            raise
+        if span.is_recording():
+            span.set_attribute("http.response.status_code", response.status_code)
+            if response.status_code >= 500:
+                span.set_status(Status(StatusCode.ERROR, f"HTTP {response.status_code}"))
         try:
             yield instance, response
         finally:
             instance.outstanding -= 1
+            span.end()
             await response.aclose()
 
     async def _send(
@@ -209,6 +229,18 @@ def _with_request_id(headers: Sequence[tuple[bytes, bytes]]) -> list[tuple[bytes
     if request_id is None or any(name.lower() == _REQUEST_ID for name, _ in headers):
         return list(headers)
     return [*headers, (_REQUEST_ID, request_id.encode("latin-1"))]
+
+
+def _with_trace(
+    headers: Sequence[tuple[bytes, bytes]], span: Span
+) -> Sequence[tuple[bytes, bytes]]:
+    """The headers with the trace context by hand (ADR 0012: no client instrumentation)."""
+    pairs = tracing.traceparent_pairs(span)
+    if not pairs:
+        return headers
+    # A client's own traceparent was read by our server span; the upstream gets ours.
+    kept = [(k, v) for k, v in headers if k.lower() not in (b"traceparent", b"tracestate")]
+    return [*kept, *pairs]
 
 
 def _backoff(attempt: int) -> float:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from chassis import tracing
 from chassis.errors import Conflict, ValidationFailed
 from chassis.events import publish
 from orders.cart.service import get_cart, lock_cart
@@ -157,7 +158,7 @@ def place_order(
         # The cart may have changed while catalog answered; what was priced is what is sold.
         locked = _lines_of(cart)
         if cart is not None and locked == lines:
-            return _write_order(
+            order = _write_order(
                 session=session,
                 cart=cart,
                 customer_id=customer_id,
@@ -165,6 +166,9 @@ def place_order(
                 shipping_address=address.model_dump(),
                 payment_method_id=payment_method_id,
             )
+            # `bazaar trace <order id>` finds the checkout's trace by this attribute.
+            tracing.set_attribute(tracing.ORDER_ID, order.id)
+            return order
         session.rollback()
         if not locked:
             raise CartEmpty("Put something in the cart first.")

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from chassis import tracing
 from chassis.errors import BadGateway, Conflict, NotFound
 from chassis.events import publish
 from chassis.logging import get_logger
@@ -356,3 +357,4 @@ def _publish_declined(
     payload = {"order_id": order_id, "payment_id": payment_id, "code": code, "message": message}
     publish(session, "payment.declined", payload)
     log.info("payment declined", order_id=order_id, payment_id=payment_id, code=code)
+    tracing.record_error(f"payment declined: {code}: {message}")
