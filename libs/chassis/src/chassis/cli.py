@@ -20,6 +20,7 @@ from chassis.faultcommands import faults_group
 from chassis.registry import ServiceSpec, discover
 from chassis.settings import ServiceSettings, environment
 from chassis.supervisor import Supervisor, preload
+from chassis.tracecommands import trace_command, traces_command
 
 
 def _specs(names: tuple[str, ...]) -> list[ServiceSpec]:
@@ -295,6 +296,8 @@ def openapi_document(spec: ServiceSpec) -> dict[str, Any]:
 
 main.add_command(events)
 main.add_command(faults_group)
+main.add_command(trace_command)
+main.add_command(traces_command)
 
 if __name__ == "__main__":
     main()

@@ -78,7 +78,11 @@ def configure_tracing(settings: ServiceSettings, service_name: str | None = None
         resource=resource,
         sampler=ParentBased(TraceIdRatioBased(settings.otel_sample_ratio)),
     )
-    provider.add_span_processor(BatchSpanProcessor(_exporter(settings)))
+    exporter = _exporter(settings)
+    # The span file is read by someone at a terminal who just placed an order: a second's
+    # wait, not the SDK's five (OTEL_BSP_SCHEDULE_DELAY still decides when it is set).
+    delay = None if _otlp_endpoint() or "OTEL_BSP_SCHEDULE_DELAY" in os.environ else 1000
+    provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=delay))
     shutdown()
     _active = _Active(provider, provider.get_tracer("chassis"), name)
     if trace.get_tracer_provider() is not _SWITCH:
@@ -110,11 +114,14 @@ def _version_of(service: str) -> str:
     return "0"
 
 
-def _exporter(settings: ServiceSettings) -> SpanExporter:
-    endpoint = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get(
+def _otlp_endpoint() -> str | None:
+    return os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get(
         "OTEL_EXPORTER_OTLP_ENDPOINT"
     )
-    if endpoint:
+
+
+def _exporter(settings: ServiceSettings) -> SpanExporter:
+    if _otlp_endpoint():
         protocol = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or os.environ.get(
             "OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"
         )
