@@ -66,7 +66,8 @@ class RpcAnswer(Exception):
         return f"{self.code.name}: {self.message}"
 
 
-def _answer(error: grpc.RpcError) -> RpcAnswer:
+def answer_of(error: grpc.RpcError) -> RpcAnswer:
+    """What a non-OK status says: its code, message, `ErrorInfo` reason, field violations."""
     call: Any = error
     answer = RpcAnswer(code=call.code(), message=call.details() or "")
     status = rpc_status.from_call(call)
@@ -165,7 +166,7 @@ class RpcClient(Generic[StubT]):
                             if code in FAILURE_CODES:
                                 raise _UpstreamFailed(exc) from exc
                             # An answer: the upstream is healthy, the breaker hears success.
-                            answer = _answer(exc)
+                            answer = answer_of(exc)
                         else:
                             CLIENT_CALLS.labels(self.policy.name, method, "OK").inc()
         except _UpstreamFailed as exc:
