@@ -10,11 +10,11 @@ from typing import Annotated, Any
 
 import grpc
 import pytest
-from bazaar.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 
+from bazaar.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from chassis.auth import TokenVerifier
 from chassis.db import Database
 from chassis.errors import BadGateway, GatewayTimeout, NotFound, ServiceUnavailable

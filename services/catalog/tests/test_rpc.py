@@ -6,9 +6,9 @@ from typing import Any
 
 import grpc
 import pytest
-from bazaar.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from sqlalchemy.orm import Session
 
+from bazaar.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from catalog.models import Product
 from chassis.rpc.client import RpcAnswer, answer_of
 from chassis.testing import TokenMinter

@@ -40,7 +40,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServicer):
         self._codec = ctx.cursor_codec("products")
 
     @rpc()
-    def QuoteProducts(  # noqa: N802 - the contract's name
+    def QuoteProducts(
         self, request: catalog_pb2.QuoteProductsRequest, context: grpc.ServicerContext
     ) -> catalog_pb2.QuoteProductsResponse:
         """Price, stock and state of the products for sale among the ids asked for."""
