@@ -6,7 +6,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 PYTEST_ARGS ?=
 
-.PHONY: help install web run test test-fast lint fmt bench load clean
+.PHONY: help install web run test test-fast lint fmt bench load clean grpc grpc-release
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -64,6 +64,12 @@ lint: install  ## ruff (lint + format check) and mypy strict on libs/ and servic
 	$(UV) run --no-sync ruff check .
 	$(UV) run --no-sync ruff format --check .
 	$(UV) run --no-sync mypy libs/chassis/src services/*/src deploy/settings_reference.py bench load
+
+grpc: install  ## Regenerate the gRPC code (libs/chassis/src/bazaar) from contracts/grpc
+	$(UV) run --no-sync python -m chassis.rpc.contracts generate
+
+grpc-release: install  ## Record contracts/grpc as released (refused when it breaks the last release)
+	$(UV) run --no-sync python -m chassis.rpc.contracts release
 
 fmt: install  ## Format and auto-fix
 	$(UV) run --no-sync ruff format .

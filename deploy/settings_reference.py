@@ -36,6 +36,8 @@ SHARED_NOTES = {
     "env": "`production` refuses unsafe settings (see below)",
     "host": "address to bind; the container image sets `0.0.0.0`",
     "port": "port to listen on",
+    "grpc_port": "gRPC port (catalog, users, payments serve their internal API on it)",
+    "internal_transport": "how orders and auth call catalog, users and payments (ADR 0026)",
     "data_dir": "local files on embedded defaults (SQLite, revocations, embedded broker)",
     "log_level": "Python logging level",
     "secret_key": "signs cursors and sessions (auth: encrypts its signing keys); 32+ characters",
@@ -94,6 +96,8 @@ def describe_default(name: str, field: FieldInfo, service: str | None) -> str:
     value = field.default
     if name == "port" and not value:
         return "the service's port"
+    if name == "grpc_port" and not value:
+        return "`port` + 1000"
     if name == "database_url" and not value:
         where = f"{service}.db" if service else "<service>.db"
         return f"SQLite file `<data_dir>/{where}`"

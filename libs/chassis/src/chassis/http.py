@@ -144,21 +144,28 @@ class ClientPolicy:
         safe = method.upper() in IDEMPOTENT_METHODS if retry is None else retry
         return self.attempts if safe else 1
 
-    def guard(self) -> BreakerGuard:
+    def guard(
+        self, failures: tuple[type[BaseException], ...] = (httpx.HTTPError, RetryableStatus)
+    ) -> BreakerGuard:
         """The breaker around one logical call: refused at once while the circuit is open.
 
         Transport errors, undecodable answers and 502/503/504 (retried or not) count against
-        the upstream; a call cancelled or failing locally only frees a half-open trial.
+        the upstream (a gRPC client names its own `failures`); a call cancelled or failing
+        locally only frees a half-open trial.
         """
         return self.breaker.guard(
-            failures=(httpx.HTTPError, RetryableStatus),
+            failures=failures,
             refused=lambda: ServiceUnavailable(f"{self.name} is unavailable (circuit open)."),
         )
 
-    def retrying(self, attempts: int) -> Any:
+    def retrying(
+        self,
+        attempts: int,
+        on: tuple[type[Exception], ...] = (httpx.TransportError, RetryableStatus),
+    ) -> Any:
         """Stamina's retry context for one call: backoff with jitter within the budget."""
         return stamina.retry_context(
-            on=(httpx.TransportError, RetryableStatus),
+            on=on,
             attempts=attempts,
             timeout=dt.timedelta(seconds=self.retry_budget),
             wait_initial=0.05,

@@ -39,6 +39,9 @@ class ServiceSpec:
     announce: Callable[..., list[str]] | None = None
     # Handlers and periodic tasks `bazaar events worker <name>` runs; None: no events.
     events: EventsSpec | None = None
+    # "module:function" adding the service's gRPC servicers to a server: called as
+    # `register(server, app)`, it returns their full names. None: no gRPC API.
+    rpc: str | None = None
 
 
 def discover(names: tuple[str, ...] = ()) -> dict[str, ServiceSpec]:
@@ -95,6 +98,10 @@ def isolated_env(data_dir: Path) -> dict[str, str]:
         url = f"http://127.0.0.1:{port}"
         env[f"BAZAAR_{spec.name.upper()}_PORT"] = str(port)
         env[f"BAZAAR_{spec.name.upper()}_URL"] = url
+        if spec.rpc is not None:
+            grpc_port = free_port()
+            env[f"BAZAAR_{spec.name.upper()}_GRPC_PORT"] = str(grpc_port)
+            env[f"BAZAAR_{spec.name.upper()}_GRPC_TARGET"] = f"127.0.0.1:{grpc_port}"
         if spec.kind == "wsgi":
             upstreams[spec.name] = url
     env["BAZAAR_GATEWAY_UPSTREAMS"] = json.dumps(upstreams)

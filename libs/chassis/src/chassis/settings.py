@@ -27,6 +27,10 @@ class UnsafeConfiguration(Exception):
     """
 
 
+# A service's gRPC port is its HTTP port plus this, unless set (catalog 8001 -> 9001).
+GRPC_PORT_OFFSET = 1000
+
+
 class ServiceSettings(BaseSettings):
     """Base settings; a service subclasses it and sets `service_name`.
 
@@ -42,6 +46,10 @@ class ServiceSettings(BaseSettings):
     env: Literal["development", "test", "production"] = "development"
     host: str = "127.0.0.1"
     port: int = 0
+    # gRPC: the service's port + 1000 unless set (only catalog, users and payments serve it).
+    grpc_port: int = Field(default=0, ge=0, le=65535)
+    # How orders and auth make their calls to catalog, users and payments (ADR 0026).
+    internal_transport: Literal["http", "grpc"] = "http"
     data_dir: Path = Path("var")
     log_level: str = "INFO"
     # auto: JSON lines, except readable lines on a terminal outside production.
@@ -98,6 +106,8 @@ class ServiceSettings(BaseSettings):
         if isinstance(data, dict):
             if not data.get("port"):
                 data["port"] = cls.default_port
+            if not data.get("grpc_port"):
+                data["grpc_port"] = cls.default_port + GRPC_PORT_OFFSET
             if not data.get("database_url"):
                 data_dir = Path(data.get("data_dir") or "var")
                 data["database_url"] = f"sqlite:///{data_dir / cls.service_name}.db"

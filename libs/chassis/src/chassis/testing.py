@@ -646,6 +646,27 @@ def client(app: Any) -> Any:
 
 
 @pytest.fixture
+def rpc_channel(app: Any, service_spec: Any) -> Iterator[Any]:
+    """A channel to the service's gRPC server, started in-process beside `app` (same database)."""
+    import importlib
+
+    import grpc
+
+    from chassis.rpc.server import serve_app
+
+    module, _, function = service_spec.rpc.partition(":")
+    server = serve_app(
+        app, getattr(importlib.import_module(module), function), address="127.0.0.1:0", threads=4
+    )
+    channel = grpc.insecure_channel(f"127.0.0.1:{server.port}")
+    try:
+        yield channel
+    finally:
+        channel.close()
+        server.stop(0)
+
+
+@pytest.fixture
 def session(app: Any) -> Iterator[Any]:
     """A session on the test transaction, for factories and checks."""
     db_session = app.extensions["bazaar"].db.session_factory()

@@ -25,4 +25,5 @@ SERVICE = ServiceSpec(
     seed=seed_demo_catalog,
     start_order=10,
     events=EventsSpec(handlers=handlers),
+    rpc="catalog.rpc:register",
 )
