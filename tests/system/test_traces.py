@@ -207,6 +207,7 @@ def receiver() -> Iterator[Receiver]:
     thread.start()
     yield running
     running.server.shutdown()
+    running.server.server_close()
 
 
 def test_with_a_collector_configured_the_trace_goes_there(

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from prometheus_client import REGISTRY
 from sqlalchemy.orm import Session
 
+from chassis import tracing
 from chassis.db import Database
 from chassis.events import Event, add_event_tables, outbox_events, publish, was_handled
 from chassis.events.broker import Topology, connect
@@ -22,6 +23,7 @@ from chassis.events.deadletters import list_dead_letters, replay_dead_letters
 from chassis.events.relay import OutboxRelay
 from chassis.events.tables import OUTBOX
 from chassis.settings import ServiceSettings
+from chassis.spanstore import SpanStore
 
 
 class EventSettings(ServiceSettings):
@@ -242,6 +244,47 @@ def test_a_poison_message_is_dead_lettered_and_replays_after_the_fix(
             assert list_dead_letters(connection, service) == []
     finally:
         stop()
+
+
+@pytest.mark.usefixtures("cleanup")
+def test_a_dead_lettered_events_span_continues_the_writers_trace_and_says_why(
+    settings: EventSettings, db: Database, service: str
+) -> None:
+    assert tracing.configure_tracing(settings, "eventtest")
+    recorder = Recorder()
+    recorder.broken = True
+    stop = run_consumer(settings, db, service, recorder)
+    try:
+        with tracing.span("place order") as root:
+            (poison,) = publish_committed(db, 1)
+        relay_all(settings, db)
+
+        def parked() -> bool:
+            with connect(settings) as connection:
+                return len(list_dead_letters(connection, service)) == 1
+
+        wait_for(parked)
+    finally:
+        stop()
+        tracing.force_flush()
+        tracing.shutdown()
+
+    trace_id = format(root.get_span_context().trace_id, "032x")
+    store = SpanStore(settings.data_dir / "traces.db", max_bytes=2**24, max_age_seconds=3600)
+    try:
+        spans = store.find(trace_id)
+    finally:
+        store.close()
+    (handled,) = [s for s in spans if s.name == "handle stock.changed"]
+    assert handled.trace_id == trace_id  # the envelope carried the writer's trace
+    assert handled.attributes[tracing.EVENT_ID] == poison.id
+    assert handled.attributes["bazaar.dead_lettered"] is True
+    assert handled.error
+    assert handled.status_message is not None
+    assert "dead-lettered" in handled.status_message
+    assert "handler cannot cope" in handled.status_message
+    ids = {s.span_id for s in spans}
+    assert all(s.parent_id is None or s.parent_id in ids for s in spans)
 
 
 @pytest.mark.usefixtures("cleanup")
