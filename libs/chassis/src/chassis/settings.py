@@ -46,10 +46,9 @@ class ServiceSettings(BaseSettings):
     env: Literal["development", "test", "production"] = "development"
     host: str = "127.0.0.1"
     port: int = 0
-    # gRPC: the service's port + 1000 unless set (only catalog, users and payments serve it).
+    # gRPC: the service's port + 1000 unless set, for a service with a gRPC API (catalog so
+    # far; docs/status.md says what is not wired yet).
     grpc_port: int = Field(default=0, ge=0, le=65535)
-    # How orders and auth make their calls to catalog, users and payments (ADR 0026).
-    internal_transport: Literal["http", "grpc"] = "http"
     data_dir: Path = Path("var")
     log_level: str = "INFO"
     # auto: JSON lines, except readable lines on a terminal outside production.
