@@ -656,6 +656,8 @@ export interface components {
             status: number;
             detail?: string;
             instance?: string;
+            /** @description The request's trace (32 hex digits), while traces are on. */
+            trace_id?: string;
             errors?: {
                 location?: string;
                 field?: string;
