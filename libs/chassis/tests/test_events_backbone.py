@@ -124,6 +124,16 @@ def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
     raise AssertionError("condition not met in time")
 
 
+def wait_for_dead_letters(settings: EventSettings, service: str, count: int) -> None:
+    """Poll until the service's dead letter queue holds `count` messages."""
+
+    def parked() -> bool:
+        with connect(settings) as connection:
+            return len(list_dead_letters(connection, service)) == count
+
+    wait_for(parked)
+
+
 def publish_committed(db: Database, count: int, **payload: Any) -> list[Event]:
     """Publish `count` events in one committed transaction."""
     with db.session() as session:
@@ -216,11 +226,7 @@ def test_a_poison_message_is_dead_lettered_and_replays_after_the_fix(
         (poison,) = publish_committed(db, 1)
         relay_all(settings, db)
 
-        def parked() -> bool:
-            with connect(settings) as connection:
-                return len(list_dead_letters(connection, service)) == 1
-
-        wait_for(parked)
+        wait_for_dead_letters(settings, service, 1)
         with connect(settings) as connection:
             (letter,) = list_dead_letters(connection, service)
         assert letter.event_id == poison.id
@@ -259,11 +265,7 @@ def test_a_dead_lettered_events_span_continues_the_writers_trace_and_says_why(
             (poison,) = publish_committed(db, 1)
         relay_all(settings, db)
 
-        def parked() -> bool:
-            with connect(settings) as connection:
-                return len(list_dead_letters(connection, service)) == 1
-
-        wait_for(parked)
+        wait_for_dead_letters(settings, service, 1)
     finally:
         stop()
         tracing.force_flush()
@@ -301,11 +303,7 @@ def test_a_message_that_is_not_an_event_goes_straight_to_the_dead_letters(
                 {"hello": "world"}, exchange="", routing_key=Topology().queue_name(service)
             )
 
-        def parked() -> bool:
-            with connect(settings) as connection:
-                return len(list_dead_letters(connection, service)) == 1
-
-        wait_for(parked)
+        wait_for_dead_letters(settings, service, 1)
         with connect(settings) as connection:
             (letter,) = list_dead_letters(connection, service)
         assert "not an event envelope" in letter.error

@@ -304,12 +304,16 @@ class Database:
         )
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
-        """A unit of work outside a request: commit on success, rollback on error."""
-        session = self.write_session_factory()
+    def session(self, *, writes: bool = True) -> Iterator[Session]:
+        """A unit of work outside a request: commit on success, rollback on error.
+
+        With `writes=False` the session reads only (no BEGIN/COMMIT where the engine allows).
+        """
+        session = self.write_session_factory() if writes else self.read_session_factory()
         try:
             yield session
-            session.commit()
+            if writes:
+                session.commit()
         except BaseException:
             session.rollback()
             raise

@@ -16,12 +16,15 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry.sdk.resources import SERVICE_NAME
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import StatusCode
+
+if TYPE_CHECKING:
+    from chassis.settings import ServiceSettings
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS spans (
@@ -87,6 +90,9 @@ class TraceSummary:
     errors: int
 
 
+FILE_NAME = "traces.db"
+
+
 class SpanStore:
     """The span file: appended by exporters, read by the CLI."""
 
@@ -98,6 +104,15 @@ class SpanStore:
         self._conn: sqlite3.Connection | None = None
         self._pid = 0
         self._next_prune = 0.0
+
+    @classmethod
+    def of(cls, settings: ServiceSettings) -> SpanStore:
+        """The span file of the platform these settings describe, with their bounds."""
+        return cls(
+            settings.data_dir / FILE_NAME,
+            max_bytes=settings.otel_store_max_mb * 1024 * 1024,
+            max_age_seconds=settings.otel_store_max_age_hours * 3600,
+        )
 
     def _connection(self) -> sqlite3.Connection:
         # A connection is not shared across a fork: the child opens its own.

@@ -11,13 +11,13 @@ from collections.abc import Iterable
 import click
 
 from chassis.settings import ServiceSettings
-from chassis.spanstore import SpanStore, StoredSpan, TraceSummary
+from chassis.spanstore import FILE_NAME, SpanStore, StoredSpan, TraceSummary
 
 
 def open_store(settings: ServiceSettings | None = None) -> SpanStore:
     """The span file of the platform these settings describe (`data_dir`/traces.db)."""
     settings = settings or ServiceSettings()
-    path = settings.data_dir / "traces.db"
+    path = settings.data_dir / FILE_NAME
     if not path.exists():
         raise click.ClickException(
             f"no spans at {path}: traces are kept there only on embedded defaults with "
@@ -28,11 +28,7 @@ def open_store(settings: ServiceSettings | None = None) -> SpanStore:
                 else ""
             )
         )
-    return SpanStore(
-        path,
-        max_bytes=settings.otel_store_max_mb * 1024 * 1024,
-        max_age_seconds=settings.otel_store_max_age_hours * 3600,
-    )
+    return SpanStore.of(settings)
 
 
 def tree_order(spans: list[StoredSpan]) -> list[tuple[int, StoredSpan]]:

@@ -141,12 +141,7 @@ def _exporter(settings: ServiceSettings) -> SpanExporter:
         raise ValueError(f"OTEL_EXPORTER_OTLP_PROTOCOL {protocol!r}: use grpc or http/protobuf")
     from chassis.spanstore import SpanStore, SpanStoreExporter
 
-    store = SpanStore(
-        settings.data_dir / "traces.db",
-        max_bytes=settings.otel_store_max_mb * 1024 * 1024,
-        max_age_seconds=settings.otel_store_max_age_hours * 3600,
-    )
-    return SpanStoreExporter(store)
+    return SpanStoreExporter(SpanStore.of(settings))
 
 
 # -- the tracer instrumentations get ---------------------------------------------------------

@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -231,7 +230,7 @@ class ServiceInterceptor(grpc.ServerInterceptor):
         _check_deadline(context)
         try:
             principal = self._authorize(metadata.get(propagation.AUTHORIZATION_KEY), policy)
-            with self._session(policy) as session:
+            with self.db.session(writes=policy.writes) as session:
                 token = _current.set(_Call(principal, session))
                 try:
                     answer = behaviour(request, context)
@@ -272,20 +271,6 @@ class ServiceInterceptor(grpc.ServerInterceptor):
                 )
             )
         return principal
-
-    @contextmanager
-    def _session(self, policy: Policy) -> Iterator[Session]:
-        factory = self.db.write_session_factory if policy.writes else self.db.read_session_factory
-        session = factory()
-        try:
-            yield session
-            if policy.writes:
-                session.commit()
-        except BaseException:
-            session.rollback()
-            raise
-        finally:
-            session.close()
 
 
 class _Abort(Exception):
